@@ -1,0 +1,50 @@
+# `make run` installs everything into .venv and starts the app; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Where torch comes from when none is installed. Empty: the default index, which gives
+# 2.13.0; set it (for example to PyTorch's CPU wheel index) to choose another build.
+TORCH_INDEX ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first, and only where there is none: a user's own CUDA build is kept, and a fresh
+# environment gets the CPU build of 2.13.0 instead of pulling several GB of CUDA libraries.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import torch' 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(BIN)/cai serve --host $(HOST) --port $(PORT)
+
+lint: install-test
+	$(BIN)/ruff check app worker tests migrations benchmarks
+	$(BIN)/ruff format --check app worker tests migrations benchmarks
+	$(BIN)/mypy
+
+format: install-test
+	$(BIN)/ruff format app worker tests migrations benchmarks
+	$(BIN)/ruff check --fix app worker tests migrations benchmarks
+
+test: install-test lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

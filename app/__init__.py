@@ -1,0 +1,1 @@
+"""The CAI workbench web application. Never imports torch, transformers or trl."""

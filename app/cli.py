@@ -1,0 +1,151 @@
+"""`cai`: set up, serve, and run workers from the command line."""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from sqlmodel import Session
+
+
+def init() -> None:
+    """Migrations, the first admin, and the example prompts: everything a first start needs."""
+    from app.bootstrap import ensure_example_prompts, ensure_first_admin
+    from app.db import get_engine
+    from app.migrate import upgrade_to_head
+    from app.settings import get_settings
+
+    settings = get_settings()
+    upgrade_to_head()
+    with Session(get_engine()) as session:
+        one_time = ensure_first_admin(session=session, settings=settings)
+        if one_time is not None:
+            bar = "=" * 64
+            print(
+                f"\n{bar}\nFirst admin created: username '{settings.ADMIN_USERNAME}', "
+                f"one-time password:\n\n    {one_time}\n\n"
+                f"It is shown only now; you will be asked to change it at sign-in.\n{bar}\n",
+                flush=True,
+            )
+        ensure_example_prompts(session=session)
+
+
+def worker_command(queues: str, concurrency: int, pool: str, hostname: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        pool,
+        "--hostname",
+        hostname,
+        "--loglevel",
+        "INFO",
+    ]
+
+
+def web_command(host: str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+
+
+def serve(host: str, port: int, with_worker: bool) -> int:
+    """The web server and one embedded worker; Ctrl-C stops both."""
+    init()
+    children = [subprocess.Popen(web_command(host, port))]
+    if with_worker:
+        children.append(subprocess.Popen(worker_command("gpu,cpu", 1, "solo", "embedded@%h")))
+    print(
+        f"CAI workbench on http://{host}:{port}  (Ctrl-C stops the server and the worker)",
+        flush=True,
+    )
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        code = next(child.returncode for child in children if child.returncode is not None) or 1
+        print("a process stopped; stopping the others", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cai", description="Constitutional AI workbench")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "init", help="apply migrations, create the first admin and the example prompts"
+    )
+    commands.add_parser("migrate", help="apply database migrations")
+    serve_parser = commands.add_parser("serve", help="run the web server and one embedded worker")
+    serve_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve_parser.add_argument("--no-worker", action="store_true", help="only the web server")
+    web_parser = commands.add_parser(
+        "web", help="run only the web server (migrations applied first)"
+    )
+    web_parser.add_argument("--host", default="127.0.0.1")
+    web_parser.add_argument("--port", type=int, default=8000)
+    worker_parser = commands.add_parser("worker", help="run a Celery worker")
+    worker_parser.add_argument("--queues", default="gpu,cpu", help="comma-separated: gpu, cpu")
+    worker_parser.add_argument("--concurrency", type=int, default=1)
+    worker_parser.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
+    worker_parser.add_argument("--hostname", default="worker@%h")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    if args.command == "init":
+        init()
+    elif args.command == "migrate":
+        from app.migrate import upgrade_to_head
+
+        upgrade_to_head()
+    elif args.command == "serve":
+        return serve(args.host, args.port, not args.no_worker)
+    elif args.command == "web":
+        init()
+        os.execv(sys.executable, web_command(args.host, args.port))
+    elif args.command == "worker":
+        os.execv(
+            sys.executable, worker_command(args.queues, args.concurrency, args.pool, args.hostname)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

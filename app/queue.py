@@ -1,0 +1,57 @@
+"""The web side of the job queue: sends tasks by name, so the web process imports no worker code."""
+
+from typing import Protocol
+
+from celery import Celery
+
+from app.settings import Settings, get_settings
+
+CPU_QUEUE = "cpu"
+GPU_QUEUE = "gpu"
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Shared by the web app (which only sends) and the worker (which also receives)."""
+    return {
+        "broker_url": settings.broker_url,
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "task_default_queue": CPU_QUEUE,
+        "broker_connection_retry_on_startup": True,
+        # The SQLite broker is polled; a short interval keeps small jobs snappy.
+        "broker_transport_options": {"polling_interval": 0.5, "visibility_timeout": 6 * 3600},
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("cai")
+    app.conf.update(celery_config(settings))
+    return app
+
+
+class JobQueue(Protocol):
+    def send(self, task_name: str, job_id: int, queue: str) -> str: ...
+
+
+class CeleryJobQueue:
+    def __init__(self, celery: Celery) -> None:
+        self._celery = celery
+
+    def send(self, task_name: str, job_id: int, queue: str) -> str:
+        result = self._celery.send_task(task_name, args=[job_id], queue=queue)
+        return str(result.id)
+
+
+_queue: JobQueue | None = None
+
+
+def get_job_queue() -> JobQueue:
+    global _queue
+    if _queue is None:
+        _queue = CeleryJobQueue(make_celery())
+    return _queue

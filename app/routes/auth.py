@@ -1,0 +1,93 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.audit import record_event
+from app.auth import OptionalUser, Viewer, authenticate, end_session, start_session
+from app.db import SessionDep
+from app.security import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from app.templating import render
+
+router = APIRouter()
+
+
+def _safe_next(next_url: str) -> str:
+    # Only local paths: never send a signed-in user to another site.
+    return next_url if next_url.startswith("/") and not next_url.startswith("//") else "/"
+
+
+@router.get("/login")
+def login_form(request: Request, user: OptionalUser, next: str = "/") -> Response:
+    return render(request, "login.html", {"next": _safe_next(next), "username": ""})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    user = authenticate(session=session, username=username, password=password)
+    if user is None:
+        context = {
+            "next": _safe_next(next),
+            "username": username,
+            "error": "Wrong username or password.",
+        }
+        return render(request, "login.html", context, status_code=400)
+    target = "/account/password" if user.must_change_password else _safe_next(next)
+    response = RedirectResponse(target, status_code=303)
+    start_session(session=session, user=user, response=response)
+    record_event(
+        session=session, actor=user, action="user.login", object_type="user", object_id=user.id
+    )
+    session.commit()
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep, user: OptionalUser) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    end_session(session=session, request=request, response=response)
+    if user is not None:
+        record_event(
+            session=session, actor=user, action="user.logout", object_type="user", object_id=user.id
+        )
+    session.commit()
+    return response
+
+
+@router.get("/account/password")
+def password_form(request: Request, user: Viewer) -> Response:
+    return render(request, "password.html")
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    session: SessionDep,
+    user: Viewer,
+    current: Annotated[str, Form()] = "",
+    new: Annotated[str, Form()] = "",
+    repeat: Annotated[str, Form()] = "",
+) -> Response:
+    errors: dict[str, str] = {}
+    if not verify_password(user.password_hash, current):
+        errors["current"] = "This is not your current password."
+    if len(new) < MIN_PASSWORD_LENGTH:
+        errors["new"] = f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    elif new != repeat:
+        errors["repeat"] = "The two new passwords differ."
+    if errors:
+        return render(request, "password.html", {"errors": errors}, status_code=400)
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    session.add(user)
+    record_event(
+        session=session, actor=user, action="user.password", object_type="user", object_id=user.id
+    )
+    session.commit()
+    return RedirectResponse("/", status_code=303)

@@ -1,0 +1,58 @@
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from app.auth import Author, Viewer
+from app.db import SessionDep
+from app.jobs import list_jobs, mark_lost_jobs, request_cancel
+from app.models import Job, User
+from app.settings import get_settings
+from app.templating import is_htmx, render
+
+router = APIRouter(prefix="/jobs")
+
+
+def _load(session: Session, job_id: int) -> Job:
+    mark_lost_jobs(session=session, lost_after_seconds=get_settings().JOB_LOST_AFTER_SECONDS)
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job
+
+
+@router.get("")
+def jobs(request: Request, session: SessionDep, user: Viewer) -> Response:
+    mark_lost_jobs(session=session, lost_after_seconds=get_settings().JOB_LOST_AFTER_SECONDS)
+    rows = list_jobs(session=session)
+    names = {job.created_by_id: _username(session, job.created_by_id) for job in rows}
+    return render(request, "jobs/list.html", {"jobs": rows, "names": names})
+
+
+def _username(session: Session, user_id: int | None) -> str:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user else "system"
+
+
+@router.get("/{job_id}")
+def job_page(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
+    job = _load(session, job_id)
+    return render(
+        request,
+        "jobs/page.html",
+        {"job": job, "launched_by": _username(session, job.created_by_id)},
+    )
+
+
+@router.get("/{job_id}/status")
+def job_status(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
+    """The progress fragment; it polls itself only while the job is queued or running."""
+    job = _load(session, job_id)
+    return render(request, "jobs/page.html", {"job": job}, block="status")
+
+
+@router.post("/{job_id}/cancel")
+def cancel(request: Request, session: SessionDep, user: Author, job_id: int) -> Response:
+    job = request_cancel(session=session, job=_load(session, job_id), user=user)
+    if is_htmx(request):
+        return render(request, "jobs/page.html", {"job": job}, block="status")
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)

@@ -1,0 +1,213 @@
+import shutil
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from app.auth import Author, Viewer
+from app.db import SessionDep
+from app.jobs import launch_job
+from app.models import PromptSet
+from app.prompt_files import ImportSpec, PromptFileError, PromptFormat, parse_prompt_file
+from app.prompt_sets import PromptSetError, list_prompt_sets, sample_prompt_set, search_prompts
+from app.queue import JobQueue, get_job_queue
+from app.settings import get_settings
+from app.templating import render
+
+router = APIRouter(prefix="/prompt-sets")
+
+PER_PAGE = 50
+# Uploads up to this size are parsed in the request, so a bad line is reported on the form at
+# once; bigger files are checked by the import job, which names the line just the same.
+CHECK_IN_REQUEST_BYTES = 20 * 1024 * 1024
+FORMAT_LABELS = {
+    PromptFormat.HH_RLHF: "HH-RLHF JSON lines (.jsonl or .jsonl.gz)",
+    PromptFormat.JSONL: "JSON lines, prompt in a field",
+    PromptFormat.CSV: "CSV, prompt in a column",
+    PromptFormat.TEXT: "Plain text, one prompt per line",
+}
+
+
+@router.get("")
+def prompt_sets(request: Request, session: SessionDep, user: Viewer) -> Response:
+    return render(request, "prompt_sets/list.html", {"sets": list_prompt_sets(session=session)})
+
+
+def _import_form(
+    request: Request, form: dict[str, str], errors: dict[str, str] | None = None
+) -> Response:
+    context = {"form": form, "errors": errors or {}, "formats": FORMAT_LABELS}
+    return render(request, "prompt_sets/import.html", context, status_code=400 if errors else 200)
+
+
+@router.get("/import")
+def import_form(
+    request: Request,
+    user: Author,
+    name: str = "",
+    format: str = "hh-rlhf",
+    field: str = "",
+    column: str = "",
+) -> Response:
+    return _import_form(request, {"name": name, "format": format, "field": field, "column": column})
+
+
+def _save_upload(upload: UploadFile) -> Path:
+    """Copies the upload under DATA_DIR; the import job reads it from there."""
+    folder = get_settings().upload_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}{''.join(Path(upload.filename or '').suffixes)[-16:]}"
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, length=1024 * 1024)
+    return path
+
+
+@router.post("/import")
+def import_prompt_set(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    queue: Annotated[JobQueue, Depends(get_job_queue)],
+    file: Annotated[UploadFile | None, File()] = None,
+    name: Annotated[str, Form()] = "",
+    format: Annotated[str, Form()] = "",
+    field: Annotated[str, Form()] = "",
+    column: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+) -> Response:
+    form = {
+        "name": name.strip(),
+        "format": format,
+        "field": field.strip(),
+        "column": column.strip(),
+        "description": description,
+    }
+    errors: dict[str, str] = {}
+    limit_mb = get_settings().MAX_UPLOAD_MB
+    if not form["name"]:
+        errors["name"] = "Give the set a name."
+    elif len(form["name"]) > 200:
+        errors["name"] = "At most 200 characters."
+    if format not in {f.value for f in PromptFormat}:
+        errors["format"] = "Choose a format."
+    elif format == PromptFormat.JSONL and not form["field"]:
+        errors["field"] = "Name the JSON field that holds the prompt."
+    elif format == PromptFormat.CSV and not form["column"]:
+        errors["column"] = "Name the CSV column that holds the prompt."
+    if file is None or not file.filename:
+        errors["file"] = "Choose a file to upload."
+    elif file.size is not None and file.size == 0:
+        errors["file"] = f"'{file.filename}' is empty."
+    elif file.size is not None and file.size > limit_mb * 1024 * 1024:
+        errors["file"] = (
+            f"'{file.filename}' is {file.size / 2**20:.1f} MB, over the {limit_mb} MB limit."
+        )
+    if errors or file is None:
+        return _import_form(request, form, errors)
+
+    path = _save_upload(file)
+    spec = ImportSpec(
+        format=PromptFormat(format), field=form["field"] or None, column=form["column"] or None
+    )
+    if path.stat().st_size <= CHECK_IN_REQUEST_BYTES:
+        try:
+            parse_prompt_file(path, spec)
+        except PromptFileError as exc:
+            path.unlink(missing_ok=True)
+            return _import_form(request, form, {"file": f"{file.filename}: {exc}"})
+
+    job = launch_job(
+        session=session,
+        queue=queue,
+        kind="import_prompts",
+        parameters={**form, "path": str(path), "filename": file.filename, "user_id": user.id},
+        user=user,
+    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _load(session: SessionDep, set_id: int) -> PromptSet:
+    prompt_set = session.get(PromptSet, set_id)
+    if prompt_set is None:
+        raise HTTPException(404, f"no prompt set {set_id}")
+    return prompt_set
+
+
+@router.get("/{set_id}")
+def prompt_set_page(
+    request: Request, session: SessionDep, user: Viewer, set_id: int, q: str = "", page: int = 1
+) -> Response:
+    prompt_set = _load(session, set_id)
+    prompts, total = search_prompts(
+        session=session, prompt_set_id=set_id, query=q, page=page, per_page=PER_PAGE
+    )
+    context = {
+        "set": prompt_set,
+        "prompts": prompts,
+        "total": total,
+        "q": q,
+        "page": max(page, 1),
+        "pages": max(1, -(-total // PER_PAGE)),
+        "parent": session.get(PromptSet, prompt_set.parent_id) if prompt_set.parent_id else None,
+        "sample_errors": {},
+        "sample_form": {
+            "size": min(100, prompt_set.prompt_count),
+            "seed": 0,
+            "name": f"{prompt_set.name} (sample)",
+        },
+    }
+    block = "results" if request.headers.get("hx-target") == "results" else None
+    return render(request, "prompt_sets/page.html", context, block=block)
+
+
+@router.post("/{set_id}/sample")
+def sample(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    set_id: int,
+    size: Annotated[str, Form()] = "",
+    seed: Annotated[str, Form()] = "0",
+    name: Annotated[str, Form()] = "",
+) -> Response:
+    prompt_set = _load(session, set_id)
+    form = {"size": size, "seed": seed, "name": name.strip()}
+    errors: dict[str, str] = {}
+    if not size.strip().isdigit() or int(size) < 1:
+        errors["size"] = "A whole number of prompts, at least 1."
+    elif int(size) > prompt_set.prompt_count:
+        errors["size"] = f"The set has only {prompt_set.prompt_count} prompts."
+    if not seed.strip().lstrip("-").isdigit():
+        errors["seed"] = "A whole number."
+    if not form["name"]:
+        errors["name"] = "Give the sample a name."
+    if not errors:
+        try:
+            new_set = sample_prompt_set(
+                session=session,
+                source=prompt_set,
+                size=int(size),
+                seed=int(seed),
+                name=form["name"],
+                user=user,
+            )
+        except PromptSetError as exc:
+            errors["size"] = str(exc)
+        else:
+            session.commit()
+            return RedirectResponse(f"/prompt-sets/{new_set.id}", status_code=303)
+    prompts, total = search_prompts(session=session, prompt_set_id=set_id, per_page=PER_PAGE)
+    context = {
+        "set": prompt_set,
+        "prompts": prompts,
+        "total": total,
+        "q": "",
+        "page": 1,
+        "pages": max(1, -(-total // PER_PAGE)),
+        "parent": None,
+        "sample_errors": errors,
+        "sample_form": form,
+    }
+    return render(request, "prompt_sets/page.html", context, status_code=400)

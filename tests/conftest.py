@@ -1,0 +1,180 @@
+"""Fixtures: a fresh database and data folder per test, a signed-in client per role, services."""
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from app.db import engine_for
+from app.models import Role, User
+from app.queue import get_job_queue
+from app.security import csrf_token_for
+from app.settings import get_settings
+from app.users import create_user
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+HH_RLHF_FILE = SHARED_DATA / "hh-rlhf" / "harmless-base-test-dev.jsonl.gz"
+PASSWORD = "correct horse battery"
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def missing(reason: str) -> None:
+    """In CI a missing service or browser is a failure; on a user's machine, a skip."""
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI=true: every service and the browser must be there)")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "var"
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Iterator[dict[str, str]]:
+    """Points the settings at a fresh SQLite database and data folder."""
+    env = {
+        "ENVIRONMENT": "test",
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": f"sqlite:///{data_dir / 'cai.sqlite'}",
+        "BROKER_URL": f"sqla+sqlite:///{data_dir / 'broker.sqlite'}",
+        "SECRET_KEY": "test-secret-key-" + uuid.uuid4().hex,
+        "JOB_HEARTBEAT_SECONDS": "1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def engine(app_env: dict[str, str]) -> Engine:
+    import app.models  # noqa: F401
+
+    engine = engine_for(app_env["DATABASE_URL"])
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+class RecordingQueue:
+    """Stands in for the broker in web tests: remembers what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, str]] = []
+
+    def send(self, task_name: str, job_id: int, queue: str) -> str:
+        self.sent.append((task_name, job_id, queue))
+        return f"task-{job_id}"
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def users(session: Session) -> dict[Role, User]:
+    made = {
+        role: create_user(
+            session=session, username=role.value, password=PASSWORD, role=role, actor=None
+        )
+        for role in Role
+    }
+    session.commit()
+    return made
+
+
+@pytest.fixture
+def make_client(engine: Engine, queue: RecordingQueue) -> Iterator[Callable[..., TestClient]]:
+    from app.main import create_app
+
+    clients: list[TestClient] = []
+
+    def make(role: Role | None = None, **kwargs: Any) -> TestClient:
+        app = create_app()
+        app.dependency_overrides[get_job_queue] = lambda: queue
+        client = TestClient(app, follow_redirects=False, **kwargs)
+        clients.append(client)
+        if role is not None:
+            sign_in(client, role.value)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def csrf(client: TestClient) -> str:
+    if "cai_csrf" not in client.cookies:
+        client.get("/login")
+    return csrf_token_for(get_settings().SECRET_KEY, client.cookies["cai_csrf"])
+
+
+def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> None:
+    response = client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": csrf(client)}
+    )
+    assert response.status_code == 303, response.text
+
+
+def post(client: TestClient, url: str, **kwargs: Any) -> Any:
+    """A POST with the CSRF token in its header, as htmx sends it."""
+    headers = {"X-CSRF-Token": csrf(client), **kwargs.pop("headers", {})}
+    return client.post(url, headers=headers, **kwargs)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new PostgreSQL database for this test, dropped afterwards."""
+    if not port_open("127.0.0.1", 5432):
+        missing("PostgreSQL is not answering on 127.0.0.1:5432")
+    from sqlalchemy import create_engine, text
+
+    name = f"cai_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    engine_for.cache_clear()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not port_open("127.0.0.1", 6379):
+        missing("Redis is not answering on 127.0.0.1:6379")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL

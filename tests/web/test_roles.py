@@ -1,0 +1,104 @@
+"""Walks every route with every role: the expected minimum role is written out here, by hand."""
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.models import Job, Role, User
+from app.prompt_files import ParsedPrompt
+from app.prompt_sets import store_prompt_set
+from tests.conftest import RecordingQueue, csrf
+
+PUBLIC = None
+EXPECTED: dict[tuple[str, str], Role | None] = {
+    ("GET", "/"): Role.VIEWER,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/account/password"): Role.VIEWER,
+    ("POST", "/account/password"): Role.VIEWER,
+    ("GET", "/admin/users"): Role.ADMIN,
+    ("POST", "/admin/users"): Role.ADMIN,
+    ("POST", "/admin/users/{user_id}"): Role.ADMIN,
+    ("GET", "/admin/audit"): Role.ADMIN,
+    ("GET", "/jobs"): Role.VIEWER,
+    ("GET", "/jobs/{job_id}"): Role.VIEWER,
+    ("GET", "/jobs/{job_id}/status"): Role.VIEWER,
+    ("POST", "/jobs/{job_id}/cancel"): Role.AUTHOR,
+    ("GET", "/prompt-sets"): Role.VIEWER,
+    ("GET", "/prompt-sets/import"): Role.AUTHOR,
+    ("POST", "/prompt-sets/import"): Role.AUTHOR,
+    ("GET", "/prompt-sets/{set_id}"): Role.VIEWER,
+    ("POST", "/prompt-sets/{set_id}/sample"): Role.AUTHOR,
+}
+
+
+def app_routes(client: TestClient) -> set[tuple[str, str]]:
+    # The OpenAPI schema lists every route of every included router, with its methods.
+    paths = client.app.openapi()["paths"]  # type: ignore[attr-defined]
+    return {(method.upper(), path) for path, methods in paths.items() for method in methods}
+
+
+def test_every_route_is_in_the_matrix(make_client: Callable[..., TestClient]) -> None:
+    assert app_routes(make_client()) == set(EXPECTED)
+
+
+@pytest.fixture
+def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
+    prompt_set = store_prompt_set(
+        session=session,
+        name="set",
+        prompts=[
+            ParsedPrompt(text=f"prompt {i}", context=None, line=i, metadata={}) for i in range(3)
+        ],
+    )
+    job = Job(kind="import_prompts", queue="cpu")
+    session.add(job)
+    session.commit()
+    assert prompt_set.id and job.id and users[Role.VIEWER].id
+    return {"set_id": prompt_set.id, "job_id": job.id, "user_id": users[Role.VIEWER].id}
+
+
+FORM_DATA = {
+    "/admin/users/{user_id}": {"role": "viewer", "is_active": "true"},
+    "/prompt-sets/{set_id}/sample": {"size": "2", "seed": "1", "name": "sampled"},
+    "/admin/users": {"username": "", "password": ""},
+}
+
+
+@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r.value if r else "anonymous")
+def test_role_matrix(
+    role: Role | None,
+    make_client: Callable[..., TestClient],
+    objects: dict[str, int],
+    queue: RecordingQueue,
+    users: dict[Role, User],
+) -> None:
+    client = make_client(role)
+    # Sign-out last, so the client stays signed in for the rest of the walk.
+    for (method, path), minimum in sorted(
+        EXPECTED.items(), key=lambda item: item[0][1] == "/logout"
+    ):
+        url = path.format(**objects)
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.post(
+                url, data={**FORM_DATA.get(path, {}), "csrf_token": csrf(client)}
+            )
+        where = f"{method} {path} as {role.value if role else 'anonymous'}"
+        if minimum is None:
+            assert response.status_code not in (401, 403), where
+        elif role is None:
+            assert response.status_code in (303, 401), where
+            if method == "GET":
+                assert response.headers["location"].startswith("/login?next="), where
+        elif role.at_least(minimum):
+            assert response.status_code not in (401, 403), (
+                f"{where}: {response.status_code} {response.text[:200]}"
+            )
+        else:
+            assert response.status_code == 403, where

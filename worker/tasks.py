@@ -1,0 +1,71 @@
+"""Celery tasks: each takes a job id, re-reads its row, and runs one stage inside `running_job`."""
+
+from pathlib import Path
+from typing import Any
+
+from celery import Task
+from celery.utils.log import get_task_logger
+from sqlmodel import Session
+
+from app.db import get_engine
+from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
+from app.prompt_sets import store_prompt_set
+from app.settings import get_settings
+from worker.celery_app import celery_app
+from worker.lifecycle import JobContext, JobSkipped, running_job
+
+logger = get_task_logger(__name__)
+
+
+def import_prompts(engine: Any, context: JobContext) -> None:
+    """Parses the uploaded file, then stores the whole set in one transaction or nothing."""
+    params = context.parameters
+    path = Path(params["path"])
+    spec = ImportSpec(
+        format=PromptFormat(params["format"]),
+        field=params.get("field") or None,
+        column=params.get("column") or None,
+    )
+    context.progress(0, None, f"reading {params.get('filename', path.name)}")
+    parsed = parse_prompt_file(path, spec)
+    prompts, dropped = drop_duplicates(parsed)
+    # SQLite lets one connection write at a time, so progress is reported before the one
+    # transaction that stores the set, not from inside it.
+    context.progress(
+        0, len(prompts), f"storing {len(prompts)} prompts ({dropped} duplicates dropped)"
+    )
+    with Session(engine) as session:
+        prompt_set = store_prompt_set(
+            session=session,
+            name=params["name"],
+            description=params.get("description", ""),
+            source=params.get("filename", path.name),
+            source_format=spec.format.value,
+            prompts=prompts,
+            duplicates_dropped=dropped,
+            created_by_id=params.get("user_id"),
+            import_job_id=context.job_id,
+        )
+        session.commit()
+        context.result["prompt_set_id"] = prompt_set.id
+    context.progress(
+        len(prompts), len(prompts), f"imported {len(prompts)} prompts, {dropped} duplicates dropped"
+    )
+    path.unlink(missing_ok=True)
+
+
+@celery_app.task(name="worker.tasks.run_import_prompts", bind=True)
+def run_import_prompts(self: Task, job_id: int) -> None:
+    run_stage(job_id, self.request.id, import_prompts)
+
+
+def run_stage(job_id: int, task_id: str | None, stage: Any) -> None:
+    engine = get_engine()
+    settings = get_settings()
+    try:
+        with running_job(
+            engine, job_id, task_id=task_id, heartbeat_seconds=settings.JOB_HEARTBEAT_SECONDS
+        ) as context:
+            stage(engine, context)
+    except JobSkipped as skipped:
+        logger.info("skipping: %s", skipped)
