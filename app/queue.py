@@ -19,12 +19,20 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_ignore_result": True,
         "task_default_queue": CPU_QUEUE,
         "broker_connection_retry_on_startup": True,
-        # The SQLite broker is polled; a short interval keeps small jobs snappy.
-        "broker_transport_options": {"polling_interval": 0.5, "visibility_timeout": 6 * 3600},
+        "broker_transport_options": broker_transport_options(settings.broker_url),
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,
     }
+
+
+def broker_transport_options(broker_url: str) -> dict[str, object]:
+    if broker_url.startswith("redis"):
+        # A late-acknowledged task is redelivered after this long unacknowledged: longer than
+        # any training job, so a slow job is never run twice at once.
+        return {"visibility_timeout": 24 * 3600}
+    # kombu's SQLAlchemy transport passes its options straight to create_engine.
+    return {}
 
 
 def make_celery(settings: Settings | None = None) -> Celery:

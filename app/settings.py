@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     SESSION_COOKIE_SECURE: bool = False
     SESSION_HOURS: int = 24 * 7
     MAX_UPLOAD_MB: int = 200
+    # Uploads up to this size are parsed while the form is submitted, so a bad line is
+    # reported on the form at once; bigger ones are checked by the import job.
+    CHECK_UPLOAD_IN_REQUEST_MB: float = 20
     # A running job whose worker has not written a heartbeat for this long is shown as lost.
     JOB_LOST_AFTER_SECONDS: int = 120
     JOB_HEARTBEAT_SECONDS: int = 10

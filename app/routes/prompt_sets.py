@@ -19,9 +19,6 @@ from app.templating import render
 router = APIRouter(prefix="/prompt-sets")
 
 PER_PAGE = 50
-# Uploads up to this size are parsed in the request, so a bad line is reported on the form at
-# once; bigger files are checked by the import job, which names the line just the same.
-CHECK_IN_REQUEST_BYTES = 20 * 1024 * 1024
 FORMAT_LABELS = {
     PromptFormat.HH_RLHF: "HH-RLHF JSON lines (.jsonl or .jsonl.gz)",
     PromptFormat.JSONL: "JSON lines, prompt in a field",
@@ -111,7 +108,7 @@ def import_prompt_set(
     spec = ImportSpec(
         format=PromptFormat(format), field=form["field"] or None, column=form["column"] or None
     )
-    if path.stat().st_size <= CHECK_IN_REQUEST_BYTES:
+    if path.stat().st_size <= get_settings().CHECK_UPLOAD_IN_REQUEST_MB * 2**20:
         try:
             parse_prompt_file(path, spec)
         except PromptFileError as exc:

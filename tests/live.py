@@ -1,0 +1,122 @@
+"""A running app for integration and browser tests: `cai init`, uvicorn and a real celery worker."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from app.cli import web_command, worker_command
+from app.security import csrf_token_for
+from tests.conftest import REPO_ROOT
+
+ADMIN_PASSWORD = "live admin password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveApp:
+    base_url: str
+    env: dict[str, str]
+    logs: Path
+
+    def signed_in_client(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+        client = httpx.Client(base_url=self.base_url, timeout=30)
+        client.get("/login")
+        response = client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": self.csrf(client)},
+        )
+        assert response.status_code == 303, response.text
+        return client
+
+    def csrf(self, client: httpx.Client) -> str:
+        return csrf_token_for(self.env["SECRET_KEY"], client.cookies["cai_csrf"])
+
+    def log_tail(self) -> str:
+        parts = []
+        for path in sorted(self.logs.glob("*.log")):
+            parts.append(f"--- {path.name}\n" + path.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
+
+
+@contextmanager
+def live_app(
+    tmp_path: Path, *, database_url: str, broker_url: str, **settings: str
+) -> Iterator[LiveApp]:
+    data_dir = tmp_path / "live-var"
+    logs = tmp_path / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "BROKER_URL": broker_url,
+        "SECRET_KEY": "live-" + uuid.uuid4().hex,
+        "ADMIN_USERNAME": "admin",
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "JOB_HEARTBEAT_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+    subprocess.run([sys.executable, "-m", "app.cli", "init"], env=env, cwd=REPO_ROOT, check=True)
+    port = free_port()
+    processes = [
+        subprocess.Popen(
+            command,
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=(logs / f"{name}.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for name, command in (
+            ("web", web_command("127.0.0.1", port)),
+            ("worker", worker_command("gpu,cpu", 1, "solo", f"test-{port}@%h")),
+        )
+    ]
+    app = LiveApp(base_url=f"http://127.0.0.1:{port}", env=env, logs=logs)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{app.base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                raise RuntimeError("the live app did not start:\n" + app.log_tail())
+            time.sleep(0.2)
+        yield app
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_for_job(client: httpx.Client, job_id: int, app: LiveApp, timeout: float = 90) -> str:
+    """Polls the job's status fragment, as the browser does, until the job ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fragment = client.get(f"/jobs/{job_id}/status").text
+        for status in ("succeeded", "failed", "cancelled", "lost"):
+            if f'data-status="{status}"' in fragment:
+                return fragment
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s\n{app.log_tail()}")
