@@ -32,7 +32,9 @@ class LiveApp:
     env: dict[str, str]
     logs: Path
 
-    def signed_in_client(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+    def signed_in_client(
+        self, username: str = "admin", password: str = ADMIN_PASSWORD
+    ) -> httpx.Client:
         client = httpx.Client(base_url=self.base_url, timeout=30)
         client.get("/login")
         response = client.post(

@@ -35,8 +35,12 @@ def page(app: LiveApp) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=app.base_url, viewport={"width": 1280, "height": 860})
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(
+            base_url=app.base_url, viewport={"width": 1280, "height": 860}
+        )
         context.set_default_timeout(20_000)
         yield context.new_page()
         context.close()

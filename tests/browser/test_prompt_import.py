@@ -27,7 +27,10 @@ def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path
     upload = HH_RLHF_FILE
     if not upload.exists():
         upload = tmp_path / "small.jsonl.gz"
-        rows = [json.dumps({"chosen": f"\n\nHuman: How do I pick lock number {i}?\n\nAssistant: no"}) for i in range(30)]
+        rows = [
+            json.dumps({"chosen": f"\n\nHuman: How do I pick lock number {i}?\n\nAssistant: no"})
+            for i in range(30)
+        ]
         upload.write_bytes(gzip.compress("\n".join(rows).encode()))
     sign_in(page)
     page.click("text=Import a prompt set")
@@ -47,7 +50,9 @@ def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path
     assert page.locator("ol.prompts > li").count() == min(50, total)
 
     page.fill("input[name=q]", "lock")
-    page.wait_for_function("document.querySelector('#results .count').textContent.includes('matching')")
+    page.wait_for_function(
+        "document.querySelector('#results .count').textContent.includes('matching')"
+    )
     count_text = page.inner_text("#results .count")
     matches = int(count_text.split()[0])
     assert 0 < matches < total
@@ -60,7 +65,9 @@ def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path
         page.goto("/prompt-sets")
         page.click("text=Example prompts (built-in)")
         page.fill("input[name=q]", "how")
-        page.wait_for_function("document.querySelector('#results .count').textContent.includes('matching')")
+        page.wait_for_function(
+            "document.querySelector('#results .count').textContent.includes('matching')"
+        )
         page.screenshot(path=str(REPO_ROOT / "docs" / "screenshot.png"), full_page=False)
 
 

@@ -20,7 +20,9 @@ def hh_rlhf_upload(tmp_path: Path) -> tuple[str, bytes, int]:
     if HH_RLHF_FILE.exists():
         return HH_RLHF_FILE.name, HH_RLHF_FILE.read_bytes(), 1800
     lines = [
-        json.dumps({"chosen": f"\n\nHuman: question number {i}?\n\nAssistant: an answer", "rejected": "x"})
+        json.dumps(
+            {"chosen": f"\n\nHuman: question number {i}?\n\nAssistant: an answer", "rejected": "x"}
+        )
         for i in range(40)
     ]
     return "small.jsonl.gz", gzip.compress("\n".join(lines).encode()), 40
@@ -62,11 +64,17 @@ def test_an_import_runs_end_to_end_on_a_real_worker(app: LiveApp, tmp_path: Path
 
     engine = create_engine(app.env["DATABASE_URL"])
     with engine.connect() as connection:
-        stored = connection.execute(text("SELECT count(*) FROM prompt WHERE prompt_set_id = :id"), {"id": set_id}).scalar_one()
+        stored = connection.execute(
+            text("SELECT count(*) FROM prompt WHERE prompt_set_id = :id"), {"id": set_id}
+        ).scalar_one()
         row = connection.execute(
-            text("SELECT prompt_count, duplicates_dropped FROM prompt_set WHERE id = :id"), {"id": set_id}
+            text("SELECT prompt_count, duplicates_dropped FROM prompt_set WHERE id = :id"),
+            {"id": set_id},
         ).one()
-        job = connection.execute(text("SELECT status, worker, started_at, finished_at FROM job WHERE id = :id"), {"id": job_id}).one()
+        job = connection.execute(
+            text("SELECT status, worker, started_at, finished_at FROM job WHERE id = :id"),
+            {"id": job_id},
+        ).one()
     engine.dispose()
     assert stored == row.prompt_count and stored + row.duplicates_dropped == lines
     assert job.status == "succeeded" and job.worker and job.started_at <= job.finished_at
@@ -75,13 +83,20 @@ def test_an_import_runs_end_to_end_on_a_real_worker(app: LiveApp, tmp_path: Path
     assert re.search(r"(\d+) prompts? matching", page.text)
 
 
-def test_a_bad_file_fails_its_job_naming_the_line_and_stores_nothing(app: LiveApp, tmp_path: Path) -> None:
+def test_a_bad_file_fails_its_job_naming_the_line_and_stores_nothing(
+    app: LiveApp, tmp_path: Path
+) -> None:
     client = app.signed_in_client()
     good = "\n".join(json.dumps({"prompt": f"prompt {i}"}) for i in range(70_000))
     content = (good + '\n{"prompt": 12}\n').encode()
     response = client.post(
         "/prompt-sets/import",
-        data={"name": "broken", "format": "jsonl", "field": "prompt", "csrf_token": app.csrf(client)},
+        data={
+            "name": "broken",
+            "format": "jsonl",
+            "field": "prompt",
+            "csrf_token": app.csrf(client),
+        },
         files={"file": ("big.jsonl", content)},
     )
     assert response.status_code == 303, response.text

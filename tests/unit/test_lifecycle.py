@@ -37,7 +37,11 @@ def test_success_records_progress_result_and_timings(engine: Engine) -> None:
     job = read(engine, job_id)
     assert job.status == JobStatus.SUCCEEDED and job.result == {"answer": 42}
     assert job.celery_task_id == "t1" and job.worker
-    assert job.started_at is not None and job.finished_at is not None and job.started_at <= job.finished_at
+    assert (
+        job.started_at is not None
+        and job.finished_at is not None
+        and job.started_at <= job.finished_at
+    )
 
 
 def test_a_cancel_request_stops_the_job_at_its_next_progress_report(engine: Engine) -> None:
