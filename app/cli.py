@@ -81,7 +81,9 @@ def serve(host: str, port: int, with_worker: bool) -> int:
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # Set SIGINT too: a shell that starts us in the background makes us ignore it otherwise.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     code = 0
     try:
         while all(child.poll() is None for child in children):

@@ -3,7 +3,7 @@
 import random
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert
+from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
@@ -55,6 +55,24 @@ def store_prompt_set(
     for start in range(0, len(rows), 5000):
         session.execute(insert(Prompt), rows[start : start + 5000])
     return prompt_set
+
+
+def delete_prompt_set(*, session: Session, prompt_set: PromptSet, user: User) -> None:
+    # Samples keep their prompts (copies), but no longer point at a parent that is gone.
+    for child in session.exec(select(PromptSet).where(PromptSet.parent_id == prompt_set.id)):
+        child.parent_id = None
+        session.add(child)
+    session.execute(delete(Prompt).where(col(Prompt.prompt_set_id) == prompt_set.id))
+    record_event(
+        session=session,
+        actor=user,
+        action="prompt_set.delete",
+        object_type="prompt_set",
+        object_id=prompt_set.id,
+        name=prompt_set.name,
+        prompts=prompt_set.prompt_count,
+    )
+    session.delete(prompt_set)
 
 
 def list_prompt_sets(*, session: Session) -> list[PromptSet]:

@@ -31,6 +31,7 @@ class LiveApp:
     base_url: str
     env: dict[str, str]
     logs: Path
+    processes: dict[str, subprocess.Popen[bytes]]
 
     def signed_in_client(
         self, username: str = "admin", password: str = ADMIN_PASSWORD
@@ -76,8 +77,8 @@ def live_app(
     }
     subprocess.run([sys.executable, "-m", "app.cli", "init"], env=env, cwd=REPO_ROOT, check=True)
     port = free_port()
-    processes = [
-        subprocess.Popen(
+    processes = {
+        name: subprocess.Popen(
             command,
             env=env,
             cwd=REPO_ROOT,
@@ -88,8 +89,8 @@ def live_app(
             ("web", web_command("127.0.0.1", port)),
             ("worker", worker_command("gpu,cpu", 1, "solo", f"test-{port}@%h")),
         )
-    ]
-    app = LiveApp(base_url=f"http://127.0.0.1:{port}", env=env, logs=logs)
+    }
+    app = LiveApp(base_url=f"http://127.0.0.1:{port}", env=env, logs=logs, processes=processes)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -98,14 +99,14 @@ def live_app(
                     break
             except httpx.HTTPError:
                 pass
-            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes.values()):
                 raise RuntimeError("the live app did not start:\n" + app.log_tail())
             time.sleep(0.2)
         yield app
     finally:
-        for process in processes:
+        for process in processes.values():
             process.terminate()
-        for process in processes:
+        for process in processes.values():
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -7,6 +7,7 @@ from celery import Task
 from celery.utils.log import get_task_logger
 from sqlmodel import Session
 
+from app.audit import record_event
 from app.db import get_engine
 from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
 from app.prompt_sets import store_prompt_set
@@ -45,6 +46,16 @@ def import_prompts(engine: Any, context: JobContext) -> None:
             duplicates_dropped=dropped,
             created_by_id=params.get("user_id"),
             import_job_id=context.job_id,
+        )
+        record_event(
+            session=session,
+            actor=params.get("user_id"),
+            action="prompt_set.import",
+            object_type="prompt_set",
+            object_id=prompt_set.id,
+            job_id=context.job_id,
+            prompts=len(prompts),
+            duplicates_dropped=dropped,
         )
         session.commit()
         context.result["prompt_set_id"] = prompt_set.id

@@ -11,7 +11,13 @@ from app.db import SessionDep
 from app.jobs import launch_job
 from app.models import PromptSet
 from app.prompt_files import ImportSpec, PromptFileError, PromptFormat, parse_prompt_file
-from app.prompt_sets import PromptSetError, list_prompt_sets, sample_prompt_set, search_prompts
+from app.prompt_sets import (
+    PromptSetError,
+    delete_prompt_set,
+    list_prompt_sets,
+    sample_prompt_set,
+    search_prompts,
+)
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
 from app.templating import render
@@ -157,6 +163,13 @@ def prompt_set_page(
     }
     block = "results" if request.headers.get("hx-target") == "results" else None
     return render(request, "prompt_sets/page.html", context, block=block)
+
+
+@router.post("/{set_id}/delete")
+def delete(request: Request, session: SessionDep, user: Author, set_id: int) -> Response:
+    delete_prompt_set(session=session, prompt_set=_load(session, set_id), user=user)
+    session.commit()
+    return RedirectResponse("/prompt-sets", status_code=303)
 
 
 @router.post("/{set_id}/sample")

@@ -50,6 +50,12 @@ def test_import_runs_as_a_job_and_drops_duplicates(
     prompt_set = session.get(PromptSet, job.result["prompt_set_id"])
     assert prompt_set is not None
     assert (prompt_set.prompt_count, prompt_set.duplicates_dropped) == (2, 1)
+    imported = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "prompt_set.import")
+    ).one()
+    assert (
+        imported.actor_id == users[Role.AUTHOR].id and imported.details["duplicates_dropped"] == 1
+    )
     texts = session.exec(
         select(Prompt.text)
         .where(Prompt.prompt_set_id == prompt_set.id)
@@ -247,3 +253,33 @@ def test_gzip_text_and_csv_uploads(
         assert job is not None and job.status == JobStatus.SUCCEEDED, job.error if job else None
         prompt_set = session.get(PromptSet, job.result["prompt_set_id"])
         assert prompt_set is not None and prompt_set.prompt_count == count
+
+
+def test_deleting_a_set_removes_its_prompts_and_keeps_its_samples(
+    make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
+) -> None:
+    from app.prompt_files import ParsedPrompt
+    from app.prompt_sets import store_prompt_set
+
+    source = store_prompt_set(
+        session=session,
+        name="to delete",
+        prompts=[ParsedPrompt(text=f"p{i}", context=None, line=i, metadata={}) for i in range(5)],
+    )
+    session.commit()
+    source_id = source.id
+    client = make_client(Role.AUTHOR)
+    sampled = post(
+        client, f"/prompt-sets/{source_id}/sample", data={"size": "2", "seed": "3", "name": "kept"}
+    )
+    sample_id = int(sampled.headers["location"].rsplit("/", 1)[1])
+    assert post(client, f"/prompt-sets/{source_id}/delete").status_code == 303
+    session.expire_all()
+    assert session.get(PromptSet, source_id) is None
+    assert session.exec(select(Prompt).where(Prompt.prompt_set_id == source_id)).all() == []
+    sample = session.get(PromptSet, sample_id)
+    assert sample is not None and sample.parent_id is None
+    assert len(session.exec(select(Prompt).where(Prompt.prompt_set_id == sample_id)).all()) == 2
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "prompt_set.delete")).one()
+    assert event.details["name"] == "to delete" and event.actor_id == users[Role.AUTHOR].id
+    assert client.get(f"/prompt-sets/{source_id}").status_code == 404

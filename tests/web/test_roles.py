@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("POST", "/prompt-sets/import"): Role.AUTHOR,
     ("GET", "/prompt-sets/{set_id}"): Role.VIEWER,
     ("POST", "/prompt-sets/{set_id}/sample"): Role.AUTHOR,
+    ("POST", "/prompt-sets/{set_id}/delete"): Role.AUTHOR,
 }
 
 
@@ -78,9 +79,9 @@ def test_role_matrix(
     users: dict[Role, User],
 ) -> None:
     client = make_client(role)
-    # Sign-out last, so the client stays signed in for the rest of the walk.
+    # Deletion and sign-out last, so the walk keeps its objects and its session.
     for (method, path), minimum in sorted(
-        EXPECTED.items(), key=lambda item: item[0][1] == "/logout"
+        EXPECTED.items(), key=lambda item: (item[0][1] == "/logout", item[0][1].endswith("/delete"))
     ):
         url = path.format(**objects)
         if method == "GET":
