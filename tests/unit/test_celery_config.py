@@ -1,0 +1,22 @@
+from app.queue import celery_config
+from app.settings import Settings
+
+
+def test_late_acknowledgement_one_task_at_a_time_and_both_queues() -> None:
+    import worker.celery_app as worker_app
+
+    conf = worker_app.celery_app.conf
+    assert conf.task_acks_late is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert {queue.name for queue in conf.task_queues} == {"gpu", "cpu"}
+    import worker.tasks  # noqa: F401
+
+    assert "worker.tasks.run_import_prompts" in worker_app.celery_app.tasks
+
+
+def test_transport_options_suit_the_broker() -> None:
+    sqlite = celery_config(Settings(BROKER_URL="", _env_file=None))  # type: ignore[call-arg]
+    # kombu's SQLAlchemy transport hands its options to create_engine, which refuses unknown ones.
+    assert sqlite["broker_transport_options"] == {}
+    redis = celery_config(Settings(BROKER_URL="redis://127.0.0.1:6379/0", _env_file=None))  # type: ignore[call-arg]
+    assert redis["broker_transport_options"] == {"visibility_timeout": 24 * 3600}
