@@ -5,7 +5,8 @@ from pathlib import Path
 from sqlmodel import Session, func, select
 
 from app.audit import record_event
-from app.models import PromptSet, Role, User
+from app.constitutions import create_constitution, default_document
+from app.models import Constitution, PromptSet, Role, User
 from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
 from app.prompt_sets import store_prompt_set
 from app.security import new_one_time_password
@@ -34,6 +35,17 @@ def ensure_first_admin(*, session: Session, settings: Settings) -> str | None:
     )
     session.commit()
     return one_time
+
+
+def ensure_default_constitution(*, session: Session) -> Constitution | None:
+    """Publishes the default constitution as v1 on the first run, so runs have one to pin."""
+    if session.exec(select(Constitution)).first() is not None:
+        return None
+    constitution, _ = create_constitution(
+        session=session, doc=default_document(), user=None, source_format="built-in", publish=True
+    )
+    session.commit()
+    return constitution
 
 
 def ensure_example_prompts(*, session: Session) -> PromptSet | None:

@@ -12,7 +12,11 @@ from sqlmodel import Session
 
 def init() -> None:
     """Migrations, the first admin, and the example prompts: everything a first start needs."""
-    from app.bootstrap import ensure_example_prompts, ensure_first_admin
+    from app.bootstrap import (
+        ensure_default_constitution,
+        ensure_example_prompts,
+        ensure_first_admin,
+    )
     from app.db import get_engine
     from app.migrate import upgrade_to_head
     from app.settings import get_settings
@@ -30,6 +34,7 @@ def init() -> None:
                 flush=True,
             )
         ensure_example_prompts(session=session)
+        ensure_default_constitution(session=session)
 
 
 def worker_command(queues: str, concurrency: int, pool: str, hostname: str) -> list[str]:

@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from app.auth import CSRF_COOKIE, NotSignedIn, Viewer, verify_csrf
-from app.routes import admin, auth, jobs, prompt_sets
+from app.routes import admin, auth, constitutions, jobs, prompt_sets, versions
 from app.settings import PROJECT_ROOT, get_settings
 from app.templating import is_htmx, render
 
@@ -24,12 +24,12 @@ def create_app() -> FastAPI:
         openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
-    for module in (auth, admin, jobs, prompt_sets):
+    for module in (auth, admin, constitutions, versions, jobs, prompt_sets):
         app.include_router(module.router)
 
     @app.get("/")
     def home(user: Viewer) -> Response:
-        return RedirectResponse("/prompt-sets", status_code=303)
+        return RedirectResponse("/constitutions", status_code=303)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -1,17 +1,29 @@
 """SQL tables. Importing this package registers every table on SQLModel.metadata."""
 
 from app.models.audit import AuditEvent
+from app.models.constitutions import (
+    Constitution,
+    ConstitutionVersion,
+    FewShotConversation,
+    Principle,
+    VersionState,
+)
 from app.models.jobs import Job, JobStatus
 from app.models.prompts import Prompt, PromptSet
 from app.models.users import Role, User, UserSession
 
 __all__ = [
     "AuditEvent",
+    "Constitution",
+    "ConstitutionVersion",
+    "FewShotConversation",
     "Job",
     "JobStatus",
+    "Principle",
     "Prompt",
     "PromptSet",
     "Role",
     "User",
     "UserSession",
+    "VersionState",
 ]

@@ -20,7 +20,7 @@ def sign_in(page: Any, username: str = "admin", password: str = ADMIN_PASSWORD) 
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button:has-text('Sign in')")
-    page.wait_for_url(re.compile(r"/prompt-sets$"))
+    page.wait_for_url(re.compile(r"/constitutions$"))
 
 
 def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path) -> None:
@@ -33,6 +33,7 @@ def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path
         ]
         upload.write_bytes(gzip.compress("\n".join(rows).encode()))
     sign_in(page)
+    page.click("header >> text=Prompt sets")
     page.click("text=Import a prompt set")
     page.fill("input[name=name]", "HH harmless dev")
     page.select_option("select[name=format]", "hh-rlhf")
@@ -98,6 +99,7 @@ def test_an_admin_adds_an_author_who_can_then_import(page: Any, app: LiveApp) ->
     page.click("button:has-text('Sign out')")
     page.wait_for_url(re.compile(r"/login"))
     sign_in(page, "dana", "dana's password")
+    page.goto("/prompt-sets")
     assert page.locator("text=Import a prompt set").count() == 1
     assert page.locator("header >> text=Users").count() == 0
     page.goto("/admin/users")

@@ -6,9 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from app.constitutions import create_constitution, few_shots_of, principles_of, start_draft
 from app.models import Job, Role, User
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
+from app.recipe.documents import ConstitutionDoc, FewShotDoc, PrincipleDoc
 from tests.conftest import RecordingQueue, csrf
 
 PUBLIC = None
@@ -34,6 +36,27 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/prompt-sets/{set_id}"): Role.VIEWER,
     ("POST", "/prompt-sets/{set_id}/sample"): Role.AUTHOR,
     ("POST", "/prompt-sets/{set_id}/delete"): Role.AUTHOR,
+    ("GET", "/constitutions"): Role.VIEWER,
+    ("POST", "/constitutions"): Role.AUTHOR,
+    ("GET", "/constitutions/import"): Role.AUTHOR,
+    ("POST", "/constitutions/import"): Role.AUTHOR,
+    ("GET", "/constitutions/{constitution_id}"): Role.VIEWER,
+    ("POST", "/constitutions/{constitution_id}/drafts"): Role.AUTHOR,
+    ("GET", "/constitutions/{constitution_id}/diff"): Role.VIEWER,
+    ("GET", "/versions/{version_id}"): Role.VIEWER,
+    ("GET", "/versions/{version_id}/export"): Role.VIEWER,
+    ("POST", "/versions/{version_id}/publish"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/system-prompt"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/principles"): Role.AUTHOR,
+    ("GET", "/versions/{version_id}/principles/{principle_id}"): Role.VIEWER,
+    ("GET", "/versions/{version_id}/principles/{principle_id}/edit"): Role.AUTHOR,
+    ("GET", "/versions/{version_id}/principles/{principle_id}/preview"): Role.VIEWER,
+    ("POST", "/versions/{version_id}/principles/{principle_id}"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/principles/{principle_id}/move"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/principles/{principle_id}/delete"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/few-shots"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/few-shots/{few_shot_id}"): Role.AUTHOR,
+    ("POST", "/versions/{version_id}/few-shots/{few_shot_id}/delete"): Role.AUTHOR,
 }
 
 
@@ -58,11 +81,38 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
     )
     job = Job(kind="import_prompts", queue="cpu")
     session.add(job)
+    constitution, version = create_constitution(
+        session=session,
+        doc=ConstitutionDoc(
+            name="c",
+            principles=[PrincipleDoc(key="k", critique_request="c", revision_request="r")],
+            few_shots=[
+                FewShotDoc(kind="critique-revision", messages=[{"role": "user", "content": "hi"}])
+            ],
+        ),
+        user=None,
+        publish=True,
+    )
+    draft = start_draft(
+        session=session, constitution=constitution, source=version, user=users[Role.ADMIN]
+    )
     session.commit()
+    principle = principles_of(session=session, version=draft)[0]
+    few_shot = few_shots_of(session=session, version=draft)[0]
     assert prompt_set.id and job.id and users[Role.VIEWER].id
-    return {"set_id": prompt_set.id, "job_id": job.id, "user_id": users[Role.VIEWER].id}
+    return {
+        "set_id": prompt_set.id,
+        "job_id": job.id,
+        "user_id": users[Role.VIEWER].id,
+        "constitution_id": constitution.id or 0,
+        "version_id": draft.id or 0,
+        "principle_id": principle.id or 0,
+        "few_shot_id": few_shot.id or 0,
+        "published_id": version.id or 0,
+    }
 
 
+QUERIES = {"/constitutions/{constitution_id}/diff": "?a={published_id}&b={version_id}"}
 FORM_DATA = {
     "/admin/users/{user_id}": {"role": "viewer", "is_active": "true"},
     "/prompt-sets/{set_id}/sample": {"size": "2", "seed": "1", "name": "sampled"},
@@ -83,7 +133,7 @@ def test_role_matrix(
     for (method, path), minimum in sorted(
         EXPECTED.items(), key=lambda item: (item[0][1] == "/logout", item[0][1].endswith("/delete"))
     ):
-        url = path.format(**objects)
+        url = (path + QUERIES.get(path, "")).format(**objects)
         if method == "GET":
             response = client.get(url)
         else:

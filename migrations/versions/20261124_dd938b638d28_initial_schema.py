@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 9493d16ef82d
+Revision ID: dd938b638d28
 Revises: 
-Create Date: 2026-11-24 19:13:55.875112
+Create Date: 2026-11-24 19:35:26.784999
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '9493d16ef82d'
+revision: str = 'dd938b638d28'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -47,6 +47,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_event_action'), ['action'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_event_actor_id'), ['actor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_event_at'), ['at'], unique=False)
+
+    op.create_table('constitution',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('constitution', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_constitution_name'), ['name'], unique=True)
 
     op.create_table('job',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -89,6 +101,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_session_token_hash'), ['token_hash'], unique=True)
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
 
+    op.create_table('constitution_version',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('constitution_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=True),
+    sa.Column('state', sa.Enum('draft', 'published', name='versionstate', native_enum=False, length=16), nullable=False),
+    sa.Column('system_prompt', sa.Text(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('based_on_id', sa.Integer(), nullable=True),
+    sa.Column('source_format', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('published_by_id', sa.Integer(), nullable=True),
+    sa.Column('published_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['based_on_id'], ['constitution_version.id'], ),
+    sa.ForeignKeyConstraint(['constitution_id'], ['constitution.id'], ),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['published_by_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['user.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('constitution_id', 'number')
+    )
+    with op.batch_alter_table('constitution_version', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_constitution_version_constitution_id'), ['constitution_id'], unique=False)
+
     op.create_table('prompt_set',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -109,6 +149,41 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('prompt_set', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_prompt_set_name'), ['name'], unique=False)
+
+    op.create_table('few_shot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('messages', sa.JSON(), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['version_id'], ['constitution_version.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('few_shot', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_few_shot_version_id'), ['version_id'], unique=False)
+
+    op.create_table('principle',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('critique_request', sa.Text(), nullable=False),
+    sa.Column('revision_request', sa.Text(), nullable=False),
+    sa.Column('comparison_instruction', sa.Text(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['version_id'], ['constitution_version.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('version_id', 'key')
+    )
+    with op.batch_alter_table('principle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_principle_version_id'), ['version_id'], unique=False)
 
     op.create_table('prompt',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -135,10 +210,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_prompt_prompt_set_id'))
 
     op.drop_table('prompt')
+    with op.batch_alter_table('principle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_principle_version_id'))
+
+    op.drop_table('principle')
+    with op.batch_alter_table('few_shot', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_few_shot_version_id'))
+
+    op.drop_table('few_shot')
     with op.batch_alter_table('prompt_set', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_prompt_set_name'))
 
     op.drop_table('prompt_set')
+    with op.batch_alter_table('constitution_version', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_constitution_version_constitution_id'))
+
+    op.drop_table('constitution_version')
     with op.batch_alter_table('user_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_session_user_id'))
         batch_op.drop_index(batch_op.f('ix_user_session_token_hash'))
@@ -151,6 +238,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_job_created_at'))
 
     op.drop_table('job')
+    with op.batch_alter_table('constitution', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_constitution_name'))
+
+    op.drop_table('constitution')
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_event_at'))
         batch_op.drop_index(batch_op.f('ix_audit_event_actor_id'))

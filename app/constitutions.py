@@ -1,0 +1,619 @@
+"""Commands and queries on constitutions: drafts, principles, few-shots, publishing, documents."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app.audit import record_event
+from app.models import (
+    Constitution,
+    ConstitutionVersion,
+    FewShotConversation,
+    Principle,
+    User,
+    VersionState,
+)
+from app.recipe.documents import ROLES, ConstitutionDoc, FewShotDoc, PrincipleDoc
+from app.recipe.formats import read_project
+from app.timeutil import utcnow
+
+DEFAULT_CONSTITUTION = Path(__file__).resolve().parent / "defaults" / "constitution.yaml"
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+MAX_TEXT = 4000
+MAX_NAME = 200
+
+
+def default_document() -> ConstitutionDoc:
+    """The project's own default constitution, shipped with the app."""
+    return read_project(DEFAULT_CONSTITUTION.read_bytes(), DEFAULT_CONSTITUTION.name)
+
+
+class StaleEdit(Exception):
+    """Someone saved the same thing since this form was loaded; their change is kept."""
+
+    def __init__(self, who: str, when: str) -> None:
+        self.who = who
+        self.when = when
+        super().__init__(
+            f"{who} changed this at {when} UTC, after you opened it. Your edit was not saved: "
+            "their version is shown now; apply your change to it again."
+        )
+
+
+class NotEditable(Exception):
+    pass
+
+
+@dataclass
+class PrincipleFields:
+    key: str
+    critique_request: str
+    revision_request: str
+    comparison_instruction: str = ""
+    tags: str = ""
+    enabled: bool = True
+
+    def tag_list(self) -> list[str]:
+        return [t for t in (part.strip() for part in self.tags.split(",")) if t]
+
+
+def validate_principle(
+    *,
+    session: Session,
+    version: ConstitutionVersion,
+    fields: PrincipleFields,
+    principle_id: int | None,
+) -> dict[str, str]:
+    """Form errors by field name; empty when the principle can be saved."""
+    errors: dict[str, str] = {}
+    if not fields.key:
+        errors["key"] = "Give the principle a key, such as 'privacy'."
+    elif not KEY_PATTERN.match(fields.key):
+        errors["key"] = (
+            "Lowercase letters, digits and . _ -, starting with a letter or digit; at most 64."
+        )
+    else:
+        clash = session.exec(
+            select(Principle).where(Principle.version_id == version.id, Principle.key == fields.key)
+        ).first()
+        if clash is not None and clash.id != principle_id:
+            errors["key"] = f"This version already has a principle '{fields.key}'."
+    for name, label in (
+        ("critique_request", "critique request"),
+        ("revision_request", "revision request"),
+    ):
+        if not getattr(fields, name).strip():
+            errors[name] = f"The {label} cannot be empty."
+    for name in ("critique_request", "revision_request", "comparison_instruction"):
+        if len(getattr(fields, name)) > MAX_TEXT:
+            errors[name] = f"At most {MAX_TEXT} characters (this is {len(getattr(fields, name))})."
+    if len(fields.tags) > 500:
+        errors["tags"] = "At most 500 characters of tags."
+    return errors
+
+
+def _require_draft(version: ConstitutionVersion) -> None:
+    if not version.is_draft:
+        raise NotEditable(
+            f"{version.label} is published and cannot change: start a new draft from it"
+        )
+
+
+def _username(session: Session, user_id: int | None) -> str:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user else "someone"
+
+
+def _check_lock(
+    session: Session, current: int, expected: int, who_id: int | None, when: Any
+) -> None:
+    if current != expected:
+        raise StaleEdit(_username(session, who_id), when.strftime("%H:%M:%S"))
+
+
+def principles_of(*, session: Session, version: ConstitutionVersion) -> list[Principle]:
+    return list(
+        session.exec(
+            select(Principle)
+            .where(Principle.version_id == version.id)
+            .order_by(col(Principle.position))
+        )
+    )
+
+
+def few_shots_of(*, session: Session, version: ConstitutionVersion) -> list[FewShotConversation]:
+    return list(
+        session.exec(
+            select(FewShotConversation)
+            .where(FewShotConversation.version_id == version.id)
+            .order_by(col(FewShotConversation.position))
+        )
+    )
+
+
+def versions_of(*, session: Session, constitution: Constitution) -> list[ConstitutionVersion]:
+    return list(
+        session.exec(
+            select(ConstitutionVersion)
+            .where(ConstitutionVersion.constitution_id == constitution.id)
+            .order_by(col(ConstitutionVersion.id).desc())
+        )
+    )
+
+
+def draft_of(*, session: Session, constitution: Constitution) -> ConstitutionVersion | None:
+    return session.exec(
+        select(ConstitutionVersion).where(
+            ConstitutionVersion.constitution_id == constitution.id,
+            ConstitutionVersion.state == VersionState.DRAFT,
+        )
+    ).first()
+
+
+def latest_published(*, session: Session, constitution: Constitution) -> ConstitutionVersion | None:
+    return session.exec(
+        select(ConstitutionVersion)
+        .where(
+            ConstitutionVersion.constitution_id == constitution.id,
+            ConstitutionVersion.state == VersionState.PUBLISHED,
+        )
+        .order_by(col(ConstitutionVersion.number).desc())
+    ).first()
+
+
+def to_document(*, session: Session, version: ConstitutionVersion) -> ConstitutionDoc:
+    constitution = session.get(Constitution, version.constitution_id)
+    assert constitution is not None
+    return ConstitutionDoc(
+        name=constitution.name,
+        description=constitution.description,
+        system_prompt=version.system_prompt,
+        note=version.note,
+        extra=dict(version.extra),
+        principles=[
+            PrincipleDoc(
+                key=p.key,
+                critique_request=p.critique_request,
+                revision_request=p.revision_request,
+                comparison_instruction=p.comparison_instruction,
+                tags=list(p.tags),
+                enabled=p.enabled,
+            )
+            for p in principles_of(session=session, version=version)
+        ],
+        few_shots=[
+            FewShotDoc(kind=f.kind, title=f.title, messages=list(f.messages), extra=dict(f.extra))  # type: ignore[arg-type]
+            for f in few_shots_of(session=session, version=version)
+        ],
+    )
+
+
+def _store_contents(
+    session: Session, version: ConstitutionVersion, doc: ConstitutionDoc, user: User | None
+) -> None:
+    assert version.id is not None
+    for position, p in enumerate(doc.principles):
+        session.add(
+            Principle(
+                version_id=version.id,
+                position=position,
+                key=p.key,
+                critique_request=p.critique_request,
+                revision_request=p.revision_request,
+                comparison_instruction=p.comparison_instruction,
+                tags=list(p.tags),
+                enabled=p.enabled,
+                updated_by_id=user.id if user else None,
+            )
+        )
+    for position, f in enumerate(doc.few_shots):
+        session.add(
+            FewShotConversation(
+                version_id=version.id,
+                position=position,
+                kind=f.kind,
+                title=f.title,
+                messages=list(f.messages),
+                extra=dict(f.extra),
+            )
+        )
+
+
+def create_constitution(
+    *,
+    session: Session,
+    doc: ConstitutionDoc,
+    user: User | None,
+    source_format: str = "",
+    publish: bool = False,
+) -> tuple[Constitution, ConstitutionVersion]:
+    """A new constitution whose first version holds `doc`: a draft, or v1 when `publish`."""
+    constitution = Constitution(
+        name=doc.name, description=doc.description, created_by_id=user.id if user else None
+    )
+    session.add(constitution)
+    session.flush()
+    version = ConstitutionVersion(
+        constitution_id=constitution.id or 0,
+        system_prompt=doc.system_prompt,
+        note=doc.note,
+        extra=dict(doc.extra),
+        source_format=source_format,
+        created_by_id=user.id if user else None,
+        updated_by_id=user.id if user else None,
+    )
+    session.add(version)
+    session.flush()
+    _store_contents(session, version, doc, user)
+    record_event(
+        session=session,
+        actor=user,
+        action="constitution.create",
+        object_type="constitution",
+        object_id=constitution.id,
+        name=doc.name,
+        source_format=source_format,
+        principles=len(doc.principles),
+    )
+    if publish:
+        publish_version(session=session, version=version, user=user, note=doc.note)
+    return constitution, version
+
+
+def import_as_draft(
+    *,
+    session: Session,
+    constitution: Constitution,
+    doc: ConstitutionDoc,
+    user: User,
+    source_format: str,
+) -> ConstitutionVersion:
+    """Replaces the constitution's draft (or starts one) with the imported document."""
+    draft = draft_of(session=session, constitution=constitution)
+    based_on = latest_published(session=session, constitution=constitution)
+    if draft is not None:
+        for row in [
+            *principles_of(session=session, version=draft),
+            *few_shots_of(session=session, version=draft),
+        ]:
+            session.delete(row)
+        session.flush()
+    else:
+        draft = ConstitutionVersion(
+            constitution_id=constitution.id or 0,
+            based_on_id=based_on.id if based_on else None,
+            created_by_id=user.id,
+        )
+    draft.system_prompt = doc.system_prompt
+    draft.note = doc.note
+    draft.extra = dict(doc.extra)
+    draft.source_format = source_format
+    draft.lock_version += 1
+    draft.updated_by_id = user.id
+    draft.updated_at = utcnow()
+    session.add(draft)
+    session.flush()
+    _store_contents(session, draft, doc, user)
+    record_event(
+        session=session,
+        actor=user,
+        action="constitution.import",
+        object_type="constitution_version",
+        object_id=draft.id,
+        source_format=source_format,
+        principles=len(doc.principles),
+    )
+    return draft
+
+
+def start_draft(
+    *, session: Session, constitution: Constitution, source: ConstitutionVersion, user: User
+) -> ConstitutionVersion:
+    """Editing a published constitution starts a draft copied from one of its versions."""
+    existing = draft_of(session=session, constitution=constitution)
+    if existing is not None:
+        return existing
+    doc = to_document(session=session, version=source)
+    draft = ConstitutionVersion(
+        constitution_id=constitution.id or 0,
+        system_prompt=doc.system_prompt,
+        extra=doc.extra,
+        source_format=source.source_format,
+        based_on_id=source.id,
+        created_by_id=user.id,
+        updated_by_id=user.id,
+    )
+    session.add(draft)
+    session.flush()
+    _store_contents(session, draft, doc, user)
+    record_event(
+        session=session,
+        actor=user,
+        action="constitution.draft",
+        object_type="constitution_version",
+        object_id=draft.id,
+        based_on=source.label,
+    )
+    return draft
+
+
+def publish_version(
+    *, session: Session, version: ConstitutionVersion, user: User | None, note: str
+) -> ConstitutionVersion:
+    _require_draft(version)
+    if not any(p.enabled for p in principles_of(session=session, version=version)):
+        raise NotEditable("a constitution needs at least one enabled principle to be published")
+    latest = session.exec(
+        select(func.max(ConstitutionVersion.number)).where(
+            ConstitutionVersion.constitution_id == version.constitution_id
+        )
+    ).one()
+    version.number = (latest or 0) + 1
+    version.state = VersionState.PUBLISHED
+    version.note = note.strip()[:2000]
+    version.published_at = utcnow()
+    version.published_by_id = user.id if user else None
+    version.lock_version += 1
+    session.add(version)
+    session.flush()
+    record_event(
+        session=session,
+        actor=user,
+        action="constitution.publish",
+        object_type="constitution_version",
+        object_id=version.id,
+        number=version.number,
+        note=version.note,
+    )
+    return version
+
+
+def add_principle(
+    *, session: Session, version: ConstitutionVersion, fields: PrincipleFields, user: User
+) -> Principle:
+    _require_draft(version)
+    last = session.exec(
+        select(func.max(Principle.position)).where(Principle.version_id == version.id)
+    ).one()
+    principle = Principle(
+        version_id=version.id or 0,
+        position=(last if last is not None else -1) + 1,
+        key=fields.key,
+        critique_request=fields.critique_request.strip(),
+        revision_request=fields.revision_request.strip(),
+        comparison_instruction=fields.comparison_instruction.strip(),
+        tags=fields.tag_list(),
+        enabled=fields.enabled,
+        updated_by_id=user.id,
+    )
+    session.add(principle)
+    session.flush()
+    record_event(
+        session=session,
+        actor=user,
+        action="principle.add",
+        object_type="principle",
+        object_id=principle.id,
+        version_id=version.id,
+        key=principle.key,
+    )
+    return principle
+
+
+def update_principle(
+    *,
+    session: Session,
+    principle: Principle,
+    fields: PrincipleFields,
+    expected_lock: int,
+    user: User,
+) -> Principle:
+    version = session.get(ConstitutionVersion, principle.version_id)
+    assert version is not None
+    _require_draft(version)
+    _check_lock(
+        session,
+        principle.lock_version,
+        expected_lock,
+        principle.updated_by_id,
+        principle.updated_at,
+    )
+    before = {
+        "key": principle.key,
+        "critique_request": principle.critique_request,
+        "revision_request": principle.revision_request,
+        "comparison_instruction": principle.comparison_instruction,
+        "tags": principle.tags,
+        "enabled": principle.enabled,
+    }
+    principle.key = fields.key
+    principle.critique_request = fields.critique_request.strip()
+    principle.revision_request = fields.revision_request.strip()
+    principle.comparison_instruction = fields.comparison_instruction.strip()
+    principle.tags = fields.tag_list()
+    principle.enabled = fields.enabled
+    principle.lock_version += 1
+    principle.updated_by_id = user.id
+    principle.updated_at = utcnow()
+    session.add(principle)
+    changed = {k: v for k, v in before.items() if getattr(principle, k) != v}
+    record_event(
+        session=session,
+        actor=user,
+        action="principle.update",
+        object_type="principle",
+        object_id=principle.id,
+        version_id=version.id,
+        key=principle.key,
+        before=changed,
+    )
+    return principle
+
+
+def delete_principle(
+    *, session: Session, principle: Principle, expected_lock: int, user: User
+) -> None:
+    version = session.get(ConstitutionVersion, principle.version_id)
+    assert version is not None
+    _require_draft(version)
+    _check_lock(
+        session,
+        principle.lock_version,
+        expected_lock,
+        principle.updated_by_id,
+        principle.updated_at,
+    )
+    record_event(
+        session=session,
+        actor=user,
+        action="principle.delete",
+        object_type="principle",
+        object_id=principle.id,
+        version_id=version.id,
+        key=principle.key,
+        critique_request=principle.critique_request,
+        revision_request=principle.revision_request,
+    )
+    session.delete(principle)
+    session.flush()
+    for position, p in enumerate(principles_of(session=session, version=version)):
+        p.position = position
+        session.add(p)
+
+
+def move_principle(*, session: Session, principle: Principle, offset: int, user: User) -> None:
+    version = session.get(ConstitutionVersion, principle.version_id)
+    assert version is not None
+    _require_draft(version)
+    ordered = principles_of(session=session, version=version)
+    index = next(i for i, p in enumerate(ordered) if p.id == principle.id)
+    target = max(0, min(len(ordered) - 1, index + offset))
+    if target == index:
+        return
+    ordered.insert(target, ordered.pop(index))
+    for position, p in enumerate(ordered):
+        p.position = position
+        session.add(p)
+    record_event(
+        session=session,
+        actor=user,
+        action="principle.move",
+        object_type="principle",
+        object_id=principle.id,
+        version_id=version.id,
+        key=principle.key,
+        position=target,
+    )
+
+
+def update_system_prompt(
+    *, session: Session, version: ConstitutionVersion, text: str, expected_lock: int, user: User
+) -> None:
+    _require_draft(version)
+    _check_lock(
+        session, version.lock_version, expected_lock, version.updated_by_id, version.updated_at
+    )
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"The system prompt can be at most {MAX_TEXT} characters.")
+    before = version.system_prompt
+    version.system_prompt = text.strip()
+    _touch(version, user)
+    session.add(version)
+    record_event(
+        session=session,
+        actor=user,
+        action="constitution.system_prompt",
+        object_type="constitution_version",
+        object_id=version.id,
+        before=before,
+    )
+
+
+def _touch(version: ConstitutionVersion, user: User) -> None:
+    version.lock_version += 1
+    version.updated_by_id = user.id
+    version.updated_at = utcnow()
+
+
+def validate_turns(turns: list[dict[str, str]]) -> str | None:
+    if not turns:
+        return "A few-shot conversation needs at least one turn with text."
+    for number, turn in enumerate(turns, start=1):
+        if turn["role"] not in ROLES:
+            return f"Turn {number}: the role must be one of {', '.join(ROLES)}."
+        if len(turn["content"]) > MAX_TEXT:
+            return f"Turn {number}: at most {MAX_TEXT} characters."
+    return None
+
+
+def save_few_shot(
+    *,
+    session: Session,
+    version: ConstitutionVersion,
+    few_shot: FewShotConversation | None,
+    title: str,
+    kind: str,
+    turns: list[dict[str, str]],
+    expected_lock: int,
+    user: User,
+) -> FewShotConversation:
+    _require_draft(version)
+    _check_lock(
+        session, version.lock_version, expected_lock, version.updated_by_id, version.updated_at
+    )
+    if few_shot is None:
+        last = session.exec(
+            select(func.max(FewShotConversation.position)).where(
+                FewShotConversation.version_id == version.id
+            )
+        ).one()
+        few_shot = FewShotConversation(
+            version_id=version.id or 0, position=(last if last is not None else -1) + 1
+        )
+    few_shot.title = title.strip()[:200]
+    few_shot.kind = kind if kind in ("critique-revision", "comparison") else "critique-revision"
+    few_shot.messages = turns
+    session.add(few_shot)
+    _touch(version, user)
+    session.add(version)
+    session.flush()
+    record_event(
+        session=session,
+        actor=user,
+        action="few_shot.save",
+        object_type="few_shot",
+        object_id=few_shot.id,
+        version_id=version.id,
+        turns=len(turns),
+    )
+    return few_shot
+
+
+def delete_few_shot(
+    *,
+    session: Session,
+    version: ConstitutionVersion,
+    few_shot: FewShotConversation,
+    expected_lock: int,
+    user: User,
+) -> None:
+    _require_draft(version)
+    _check_lock(
+        session, version.lock_version, expected_lock, version.updated_by_id, version.updated_at
+    )
+    record_event(
+        session=session,
+        actor=user,
+        action="few_shot.delete",
+        object_type="few_shot",
+        object_id=few_shot.id,
+        version_id=version.id,
+        messages=few_shot.messages,
+    )
+    session.delete(few_shot)
+    _touch(version, user)
+    session.add(version)
