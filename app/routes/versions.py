@@ -464,37 +464,33 @@ def _save_few_shot(
     _refuse_if_published(version)
     few_shot = _load_few_shot(session, version, few_shot_id) if few_shot_id is not None else None
     turns = _turns(roles, contents)
-    problem = validate_turns(turns)
-    if problem is None:
-        try:
-            few_shot = save_few_shot(
-                session=session,
-                version=version,
-                few_shot=few_shot,
-                title=title,
-                kind=kind,
-                turns=turns,
-                expected_lock=lock_version,
-                user=user,
-            )
-        except StaleEdit as stale:
-            problem = str(stale)
-            session.rollback()
-            session.refresh(version)
-    if problem is not None:
+
+    def refuse(problem: str, status_code: int) -> Response:
         context = version_context(
             session, version, few_shot_error=problem, few_shot_error_id=few_shot_id
         )
-        return render(
-            request,
-            "constitutions/version.html",
-            context,
-            status_code=400 if "turn" in problem.lower() else 409,
+        return render(request, "constitutions/version.html", context, status_code=status_code)
+
+    problem = validate_turns(turns)
+    if problem is not None:
+        return refuse(problem, 400)
+    try:
+        saved = save_few_shot(
+            session=session,
+            version=version,
+            few_shot=few_shot,
+            title=title,
+            kind=kind,
+            turns=turns,
+            expected_lock=lock_version,
+            user=user,
         )
+    except StaleEdit as stale:
+        session.rollback()
+        session.refresh(version)
+        return refuse(str(stale), 409)
     session.commit()
-    return RedirectResponse(
-        f"/versions/{version.id}#few-shot-{few_shot.id if few_shot else ''}", status_code=303
-    )
+    return RedirectResponse(f"/versions/{version.id}#few-shot-{saved.id}", status_code=303)
 
 
 @router.post("/{version_id}/few-shots/{few_shot_id}/delete")

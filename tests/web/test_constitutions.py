@@ -13,6 +13,7 @@ from app.models import (
     AuditEvent,
     Constitution,
     ConstitutionVersion,
+    FewShotConversation,
     Principle,
     Role,
     User,
@@ -272,7 +273,9 @@ def test_diff_marks_added_removed_and_changed_words(
         f"/constitutions/{constitution_id}/diff", params={"a": first, "b": draft}
     ).text
     assert "1 added, 1 removed, 1 changed, 0 unchanged" in page
-    assert "<del>unkind.</del><ins>cruel.</ins>" in page.replace("\n", "")
+    # Side by side: the old text with the deleted word marked, the new with the inserted one.
+    assert '<div class="pre old">Say where the last reply was <del>unkind.</del></div>' in page
+    assert '<div class="pre new">Say where the last reply was <ins>cruel.</ins></div>' in page
     assert 'class="card diff-item added" data-key="arrives"' in page
     assert 'class="card diff-item removed" data-key="goes"' in page
     overview = client.get(f"/constitutions/{constitution_id}").text
@@ -350,6 +353,15 @@ def test_system_prompt_and_few_shots_are_edited_as_chat_turns(
         data={"lock_version": lock(), "role": ["user"], "content": [""]},
     )
     assert empty.status_code == 400 and "at least one turn" in empty.text
+    few_shot_id = session.exec(select(FewShotConversation)).one().id
+    stale_lock = str(int(lock()) - 1)
+    stale = post(
+        client,
+        f"/versions/{version_id}/few-shots/{few_shot_id}",
+        data={"lock_version": stale_lock, "role": ["user"], "content": ["Changed"]},
+    )
+    assert stale.status_code == 409 and "was not saved" in stale.text
+    assert session.exec(select(FewShotConversation)).one().messages[0]["content"] == "Hi"
 
 
 def anthropic_files() -> dict[str, bytes]:
