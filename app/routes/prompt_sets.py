@@ -167,7 +167,10 @@ def prompt_set_page(
 
 @router.post("/{set_id}/delete")
 def delete(request: Request, session: SessionDep, user: Author, set_id: int) -> Response:
-    delete_prompt_set(session=session, prompt_set=_load(session, set_id), user=user)
+    try:
+        delete_prompt_set(session=session, prompt_set=_load(session, set_id), user=user)
+    except PromptSetError as exc:
+        raise HTTPException(409, str(exc)) from exc
     session.commit()
     return RedirectResponse("/prompt-sets", status_code=303)
 

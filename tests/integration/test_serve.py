@@ -29,7 +29,7 @@ def test_serve_starts_web_and_worker_and_ctrl_c_stops_both(tmp_path: Path) -> No
         env.pop(key, None)
     log = (tmp_path / "serve.log").open("w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--no-model-preparation"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,

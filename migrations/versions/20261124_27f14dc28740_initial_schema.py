@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: dd938b638d28
+Revision ID: 27f14dc28740
 Revises: 
-Create Date: 2026-11-24 19:35:26.784999
+Create Date: 2026-11-24 19:52:01.789056
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = 'dd938b638d28'
+revision: str = '27f14dc28740'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -129,6 +129,26 @@ def upgrade() -> None:
     with op.batch_alter_table('constitution_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_constitution_version_constitution_id'), ['constitution_id'], unique=False)
 
+    op.create_table('language_model',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('backend', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('path', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('base_url', sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+    sa.Column('api_key_env', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
+    sa.ForeignKeyConstraint(['parent_id'], ['language_model.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('language_model', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_language_model_name'), ['name'], unique=True)
+
     op.create_table('prompt_set',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -201,11 +221,68 @@ def upgrade() -> None:
     with op.batch_alter_table('prompt', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_prompt_prompt_set_id'), ['prompt_set_id'], unique=False)
 
+    op.create_table('trace',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('prompt_id', sa.Integer(), nullable=False),
+    sa.Column('constitution_version_id', sa.Integer(), nullable=False),
+    sa.Column('model_id', sa.Integer(), nullable=False),
+    sa.Column('initial_reply', sa.Text(), nullable=False),
+    sa.Column('initial_tokens', sa.Integer(), nullable=False),
+    sa.Column('initial_seconds', sa.Float(), nullable=False),
+    sa.Column('final_reply', sa.Text(), nullable=False),
+    sa.Column('flags', sa.JSON(), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['constitution_version_id'], ['constitution_version.id'], ),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
+    sa.ForeignKeyConstraint(['model_id'], ['language_model.id'], ),
+    sa.ForeignKeyConstraint(['prompt_id'], ['prompt.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('job_id', 'prompt_id')
+    )
+    with op.batch_alter_table('trace', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_trace_constitution_version_id'), ['constitution_version_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trace_job_id'), ['job_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trace_prompt_id'), ['prompt_id'], unique=False)
+
+    op.create_table('trace_step',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('trace_id', sa.Integer(), nullable=False),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('principle_id', sa.Integer(), nullable=True),
+    sa.Column('principle_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('critique_request', sa.Text(), nullable=False),
+    sa.Column('critique', sa.Text(), nullable=False),
+    sa.Column('revision_request', sa.Text(), nullable=False),
+    sa.Column('revision', sa.Text(), nullable=False),
+    sa.Column('critique_tokens', sa.Integer(), nullable=False),
+    sa.Column('revision_tokens', sa.Integer(), nullable=False),
+    sa.Column('critique_seconds', sa.Float(), nullable=False),
+    sa.Column('revision_seconds', sa.Float(), nullable=False),
+    sa.Column('flags', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['principle_id'], ['principle.id'], ),
+    sa.ForeignKeyConstraint(['trace_id'], ['trace.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('trace_id', 'round')
+    )
+    with op.batch_alter_table('trace_step', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_trace_step_trace_id'), ['trace_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('trace_step', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_trace_step_trace_id'))
+
+    op.drop_table('trace_step')
+    with op.batch_alter_table('trace', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_trace_prompt_id'))
+        batch_op.drop_index(batch_op.f('ix_trace_job_id'))
+        batch_op.drop_index(batch_op.f('ix_trace_constitution_version_id'))
+
+    op.drop_table('trace')
     with op.batch_alter_table('prompt', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_prompt_prompt_set_id'))
 
@@ -222,6 +299,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_prompt_set_name'))
 
     op.drop_table('prompt_set')
+    with op.batch_alter_table('language_model', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_language_model_name'))
+
+    op.drop_table('language_model')
     with op.batch_alter_table('constitution_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_constitution_version_constitution_id'))
 

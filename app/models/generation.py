@@ -1,0 +1,65 @@
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from app.timeutil import utcnow
+
+
+class LanguageModel(SQLModel, table=True):
+    """A model the recipe can run: a local transformers model or an OpenAI-compatible server."""
+
+    __tablename__ = "language_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    backend: str = Field(max_length=32)  # "transformers" | "openai"
+    # transformers: a hub id, a local folder or a GGUF file; openai: the server's model name.
+    path: str = Field(max_length=1000)
+    base_url: str = Field(default="", max_length=1000)
+    # The name of an environment variable holding the API key: the key itself is never stored.
+    api_key_env: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=2000)
+    parent_id: int | None = Field(default=None, foreign_key="language_model.id")
+    job_id: int | None = Field(default=None, foreign_key="job.id")
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Trace(SQLModel, table=True):
+    """One prompt's way through the recipe in one generation job; each step is a TraceStep."""
+
+    # A retried or resumed job skips the prompts it stored: the database holds one per prompt.
+    __table_args__ = (UniqueConstraint("job_id", "prompt_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    prompt_id: int = Field(foreign_key="prompt.id", index=True)
+    constitution_version_id: int = Field(foreign_key="constitution_version.id", index=True)
+    model_id: int = Field(foreign_key="language_model.id")
+    initial_reply: str = Field(sa_column=Column(Text, nullable=False))
+    initial_tokens: int = 0
+    initial_seconds: float = 0.0
+    final_reply: str = Field(sa_column=Column(Text, nullable=False))
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class TraceStep(SQLModel, table=True):
+    __tablename__ = "trace_step"
+    __table_args__ = (UniqueConstraint("trace_id", "round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trace_id: int = Field(foreign_key="trace.id", index=True, ondelete="CASCADE")
+    round: int
+    principle_id: int | None = Field(default=None, foreign_key="principle.id")
+    principle_key: str = Field(max_length=64)
+    critique_request: str = Field(sa_column=Column(Text, nullable=False))
+    critique: str = Field(sa_column=Column(Text, nullable=False))
+    revision_request: str = Field(sa_column=Column(Text, nullable=False))
+    revision: str = Field(sa_column=Column(Text, nullable=False))
+    critique_tokens: int = 0
+    revision_tokens: int = 0
+    critique_seconds: float = 0.0
+    revision_seconds: float = 0.0
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

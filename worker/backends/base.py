@@ -1,0 +1,54 @@
+"""The backend interface the recipe runs on: batched generation and log-probability scoring."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+Conversation = list[
+    dict[str, str]
+]  # chat messages: {"role": "system"|"user"|"assistant", "content": ...}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    # Seeds the sampler for this call, so a run can be reproduced on the same backend.
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (end of turn or a stop sequence) or "length"
+    # The conversation was longer than the model's context and was cut from the left.
+    truncated: bool = False
+
+
+class BackendError(Exception):
+    """A backend that cannot work as configured (missing model, bad URL): fail at once."""
+
+
+class TransientBackendError(BackendError):
+    """Worth retrying with back-off: a timeout, a dropped connection, a 429 or 5xx answer."""
+
+
+class Backend(Protocol):
+    name: str
+    context_length: int
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Generation]:
+        """One reply per conversation, in order; the whole batch goes to the model together."""
+        ...
+
+    def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        """Summed log-probability of each continuation as the assistant's reply to its context."""
+        ...
+
+    def close(self) -> None: ...

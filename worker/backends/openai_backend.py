@@ -1,0 +1,354 @@
+"""A backend that talks to an OpenAI-compatible HTTP server: vLLM, llama.cpp's server, Ollama.
+
+Generation posts one ``/chat/completions`` request per conversation, at most ``max_in_flight`` at
+once, and retries transient failures with exponential back-off. Scoring needs a server that
+echoes the prompt with log-probabilities on ``/completions`` (vLLM does; llama.cpp and Ollama do
+not): see ``OpenAIBackend.score``.
+"""
+
+import json
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+import httpx
+
+from worker.backends.base import (
+    BackendError,
+    Conversation,
+    Generation,
+    GenerationParams,
+    TransientBackendError,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Answers worth another try: the server is busy, restarting or briefly overloaded.
+TRANSIENT_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# The longest wait a server's Retry-After header can ask for before we ignore it.
+MAX_RETRY_AFTER = 30.0
+ERROR_TEXT_LIMIT = 500
+
+
+class _Cancelled(BackendError):
+    """Another request of the same batch failed: stop retrying this one."""
+
+
+class _Transient(TransientBackendError):
+    """One failed attempt worth retrying; ``retry_after`` is the server's requested wait."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's own explanation of a failed request, as short readable text."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+    else:
+        text = ""
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict) and error.get("message"):
+                text = str(error["message"])  # OpenAI, vLLM, llama.cpp, Ollama
+            elif isinstance(error, str):
+                text = error
+            elif body.get("detail") is not None:  # FastAPI-style servers
+                detail = body["detail"]
+                text = detail if isinstance(detail, str) else json.dumps(detail)
+            elif body.get("message"):
+                text = str(body["message"])
+        if not text:
+            text = json.dumps(body)
+    if len(text) > ERROR_TEXT_LIMIT:
+        text = text[:ERROR_TEXT_LIMIT] + "..."
+    return text or response.reason_phrase
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare from model servers, fall back to our own back-off
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def render_for_scoring(context: Conversation) -> str:
+    """The plain-text prompt that ``score`` puts before a continuation.
+
+    Each message becomes ``"Role: content"`` (System, User, Assistant), messages are separated by
+    a blank line, and the text ends with ``"Assistant: "`` so the continuation reads as the
+    assistant's reply. This is not the model's chat template: ``/completions`` takes raw text,
+    and the client does not know the template. Scores are therefore comparable between
+    continuations of the same context, which is what preference labelling needs, but they are
+    not the exact log-probabilities the model gives inside its own chat format.
+    """
+    parts = [f"{m['role'].capitalize()}: {m['content']}" for m in context]
+    parts.append("Assistant: ")
+    return "\n\n".join(parts)
+
+
+class OpenAIBackend:
+    """Generation and scoring through an OpenAI-compatible server (``base_url`` ends in /v1)."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        max_in_flight: int = 8,
+        timeout: float = 120.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        context_length: int = 8192,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        if retries < 0:
+            raise ValueError("retries cannot be negative")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.context_length = context_length
+        # One client shared by the worker threads; its pool also caps the connections at
+        # max_in_flight, so concurrent calls on one backend never exceed it together.
+        self._client = httpx.Client(
+            headers=_headers(api_key),
+            timeout=httpx.Timeout(timeout, pool=None),
+            limits=httpx.Limits(
+                max_connections=max_in_flight, max_keepalive_connections=max_in_flight
+            ),
+        )
+
+    # -- the Backend interface ------------------------------------------------------------
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Generation]:
+        url = f"{self.base_url}/chat/completions"
+
+        def one(conversation: Conversation, cancel: threading.Event) -> Generation:
+            body: dict[str, Any] = {
+                "model": self.model,
+                "messages": list(conversation),
+                "max_tokens": params.max_new_tokens,
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+            }
+            if params.stop:
+                body["stop"] = list(params.stop)
+            if params.seed is not None:
+                body["seed"] = params.seed
+            return _parse_chat(url, self._post(url, body, cancel))
+
+        return self._run_all(one, list(conversations))
+
+    def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        """Summed log-probability of each continuation after its context.
+
+        Posts ``render_for_scoring(context) + continuation`` to ``/completions`` with
+        ``echo=true, logprobs=1, max_tokens=0``, so the server returns the log-probability of
+        every prompt token, and sums those of the tokens that overlap the continuation (found
+        from ``text_offset``, or from the token lengths where a server leaves it out). A token
+        that straddles the boundary, such as ``" Yes"`` after ``"Assistant:"``, counts as part
+        of the continuation. See ``render_for_scoring`` for the rendering and its limits.
+        """
+        if len(contexts) != len(continuations):
+            raise ValueError("score needs one continuation per context")
+        url = f"{self.base_url}/completions"
+
+        def one(pair: tuple[Conversation, str], cancel: threading.Event) -> float:
+            context, continuation = pair
+            if not continuation:
+                return 0.0
+            prefix = render_for_scoring(context)
+            body = {
+                "model": self.model,
+                "prompt": prefix + continuation,
+                "max_tokens": 0,
+                "echo": True,
+                "logprobs": 1,
+                "temperature": 0,
+            }
+            answer = self._post(url, body, cancel)
+            return _sum_continuation(url, answer, start=len(prefix), end=len(prefix + continuation))
+
+        return self._run_all(one, list(zip(contexts, continuations, strict=True)))
+
+    def close(self) -> None:
+        self._client.close()
+
+    @staticmethod
+    def check(base_url: str, model: str, api_key: str | None = None, timeout: float = 10) -> None:
+        """Raises BackendError with a readable message unless the server answers and lists
+        the model."""
+        url = f"{base_url.rstrip('/')}/models"
+        try:
+            response = httpx.get(url, headers=_headers(api_key), timeout=timeout)
+        except httpx.TimeoutException:
+            raise BackendError(f"{url} did not answer within {timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise BackendError(f"cannot reach {url}: {_describe(exc)}") from None
+        if response.status_code in (401, 403):
+            raise BackendError(
+                f"{url} refused the request (HTTP {response.status_code}): check the API key; "
+                f"the server says: {_error_text(response)}"
+            )
+        if response.status_code != 200:
+            hint = " (the base URL normally ends in /v1)" if response.status_code == 404 else ""
+            raise BackendError(
+                f"{url} answered HTTP {response.status_code}{hint}: {_error_text(response)}"
+            )
+        try:
+            data = response.json()["data"]
+            names = [str(entry["id"]) for entry in data]
+        except (ValueError, KeyError, TypeError):
+            raise BackendError(
+                f"{url} did not answer with an OpenAI-style model list; "
+                "is this an OpenAI-compatible server?"
+            ) from None
+        # Ollama lists "name:latest" for a model that is called by "name".
+        if model in names or f"{model}:latest" in names:
+            return
+        listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") or "none"
+        raise BackendError(
+            f"the server at {url} does not serve the model {model!r}; it lists: {listed}"
+        )
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def _run_all(self, one: Callable[[T, threading.Event], R], items: list[T]) -> list[R]:
+        """``one`` over every item, at most max_in_flight at once; results in the items' order.
+
+        The first failure is raised at once: requests not yet started are dropped, and the
+        running ones stop at their next retry.
+        """
+        cancel = threading.Event()
+        if len(items) <= 1:
+            return [one(item, cancel) for item in items]
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.max_in_flight, len(items)), thread_name_prefix="openai-backend"
+        )
+        futures: list[Future[R]] = [pool.submit(one, item, cancel) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
+        if failed:
+            cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            error = failed[0].exception()
+            assert error is not None
+            raise error
+        pool.shutdown(wait=True)
+        return [f.result() for f in futures]
+
+    def _post(self, url: str, body: dict[str, Any], cancel: threading.Event) -> dict[str, Any]:
+        """POSTs ``body`` and returns the JSON answer, retrying transient failures."""
+        last_error: TransientBackendError | None = None
+        for attempt in range(self.retries + 1):
+            if cancel.is_set():
+                raise _Cancelled("cancelled: another request of the batch failed")
+            try:
+                return self._post_once(url, body)
+            except _Transient as exc:
+                last_error = exc
+                if attempt < self.retries:
+                    delay = max(self.backoff * 2**attempt, exc.retry_after or 0.0)
+                    # Small jitter so a batch of failed requests does not come back at once.
+                    cancel.wait(delay + random.uniform(0, 0.1 * delay))
+        raise BackendError(f"{url} did not answer after {self.retries} retries: {last_error}")
+
+    def _post_once(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._client.post(url, json=body)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise _Transient(_describe(exc)) from exc
+        except httpx.HTTPError as exc:  # a malformed URL, an unsupported scheme, a proxy
+            raise BackendError(f"cannot send a request to {url}: {_describe(exc)}") from None
+        status = response.status_code
+        if status in TRANSIENT_STATUSES:
+            raise _Transient(f"HTTP {status}: {_error_text(response)}", _retry_after(response))
+        if status != 200:
+            hint = ""
+            if status == 404:
+                hint = " (check the model name, and that the base URL ends in /v1)"
+            elif status in (401, 403):
+                hint = " (check the API key)"
+            raise BackendError(f"{url} answered HTTP {status}{hint}: {_error_text(response)}")
+        try:
+            answer = response.json()
+        except ValueError:
+            raise BackendError(f"{url} answered with something other than JSON") from None
+        if not isinstance(answer, dict):
+            raise BackendError(f"{url} answered with unexpected JSON: {answer!r:.200}")
+        return answer
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _parse_chat(url: str, answer: dict[str, Any]) -> Generation:
+    try:
+        choice = answer["choices"][0]
+        text = choice["message"].get("content") or ""
+        finish = choice.get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise BackendError(
+            f"{url} answered without choices[0].message: {json.dumps(answer)[:200]}"
+        ) from None
+    usage = answer.get("usage") or {}
+    return Generation(
+        text=str(text),
+        prompt_tokens=int(usage.get("prompt_tokens") or 0),
+        completion_tokens=int(usage.get("completion_tokens") or 0),
+        finish_reason="length" if finish == "length" else "stop",
+    )
+
+
+def _sum_continuation(url: str, answer: dict[str, Any], *, start: int, end: int) -> float:
+    """Sums the log-probabilities of the echoed tokens that overlap characters [start, end)."""
+    try:
+        logprobs = answer["choices"][0].get("logprobs")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        logprobs = None
+    tokens = logprobs.get("tokens") if isinstance(logprobs, dict) else None
+    values = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
+    if not tokens or not values or len(tokens) != len(values):
+        raise BackendError(
+            f"the server at {url} returns no log-probabilities; use a server that supports echo "
+            "with logprobs (vLLM) or the local transformers backend"
+        )
+    offsets = logprobs.get("text_offset") if isinstance(logprobs, dict) else None
+    if not offsets or len(offsets) != len(tokens):
+        offsets, position = [], 0
+        for token in tokens:
+            offsets.append(position)
+            position += len(token)
+    total = 0.0
+    for token, value, offset in zip(tokens, values, offsets, strict=True):
+        # Tokens past the prompt (a server that generated anyway) do not count.
+        if offset >= end:
+            break
+        if offset + len(token) > start and value is not None:
+            total += float(value)
+    return total

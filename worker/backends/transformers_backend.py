@@ -1,0 +1,229 @@
+"""A backend that runs a causal language model in this process with transformers."""
+
+import gc
+import inspect
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import cast
+
+import torch
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+
+from worker.backends.base import BackendError, Conversation, Generation, GenerationParams
+from worker.backends.local_models import load_tokenizer, resolve_model_folder
+
+
+class TransformersBackend:
+    """Batched generation and scoring with a local model folder, GGUF file or cached hub id."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        cache_dir: Path,
+        device: str | None = None,
+        batch_size: int = 16,
+        max_context: int | None = None,
+    ) -> None:
+        folder = resolve_model_folder(model_path, cache_dir)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # bf16 on a CPU is several times slower than fp32 for a model this small.
+        if self.device.startswith("cuda"):
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.float32
+        try:
+            self.tokenizer = load_tokenizer(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+            # transformers' wrapper around Module.to hides its signature from mypy.
+            model.to(self.device)  # type: ignore[arg-type]
+        # Broad on purpose: a bad folder surfaces as OSError, ValueError, KeyError and more, a
+        # missing GPU or a full one as RuntimeError; each should fail the job with its message.
+        except Exception as exc:
+            raise BackendError(f"cannot load model {model_path}: {exc}") from exc
+        if self.tokenizer.pad_token_id is None:
+            raise BackendError(f"model {model_path} has neither a pad nor an end-of-text token")
+        self._model: PreTrainedModel | None = model.eval()
+        self.batch_size = batch_size
+        # 2048 for the rare config that does not say: a safe size for small chat models.
+        configured: int = getattr(model.config, "max_position_embeddings", None) or 2048
+        self.context_length: int = max_context or configured
+        # Generation pads on the left so every row's new tokens start at the same column.
+        self.tokenizer.padding_side = "left"
+        self._pad_id: int = self.tokenizer.pad_token_id
+        self._end_ids = self._end_of_turn_ids(model)
+        # Asking for the last few positions' logits only saves a (batch x length x vocab) tensor.
+        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+
+    def _end_of_turn_ids(self, model: PreTrainedModel) -> list[int]:
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, model.generation_config.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source:
+                ids.update(source)
+        end_of_turn = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if isinstance(end_of_turn, int) and end_of_turn != self.tokenizer.unk_token_id:
+            ids.add(end_of_turn)
+        return sorted(ids)
+
+    @property
+    def model(self) -> PreTrainedModel:
+        if self._model is None:
+            raise BackendError("the transformers backend has been closed")
+        return self._model
+
+    def _prompt_text(self, conversation: Conversation) -> str:
+        text = self.tokenizer.apply_chat_template(
+            conversation, add_generation_prompt=True, tokenize=False
+        )
+        return str(text)
+
+    def _encode(self, text: str) -> list[int]:
+        # The chat template already wrote every special token the model expects.
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        # Longest first, so each batch holds rows of similar length and little padding.
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    def _left_padded(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(row) for row in rows)
+        ids = torch.full((len(rows), width), self._pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Generation]:
+        budget = self.context_length - params.max_new_tokens
+        if budget < 1:
+            raise BackendError(
+                f"max_new_tokens {params.max_new_tokens} leaves no room for a prompt in the "
+                f"model's context of {self.context_length} tokens"
+            )
+        prompts = [self._encode(self._prompt_text(c)) for c in conversations]
+        truncated = [len(p) > budget for p in prompts]
+        # Keep the end of a long conversation: the latest turns are what the reply answers.
+        prompts = [p[-budget:] for p in prompts]
+        sampling = params.temperature > 0
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        results: dict[int, Generation] = {}
+        for batch in self._batches([len(p) for p in prompts]):
+            ids, mask = self._left_padded([prompts[i] for i in batch])
+            with torch.inference_mode():
+                # Every causal LM class mixes in generation; PreTrainedModel does not declare it.
+                output = cast(GenerationMixin, self.model).generate(
+                    input_ids=ids,
+                    attention_mask=mask,
+                    max_new_tokens=params.max_new_tokens,
+                    do_sample=sampling,
+                    # Sampling settings only when sampling: greedy decoding warns about them.
+                    **(
+                        {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
+                        if sampling
+                        else {}
+                    ),
+                    pad_token_id=self._pad_id,
+                    eos_token_id=self._end_ids or None,
+                )
+            for row, index in enumerate(batch):
+                new_tokens = output[row, ids.shape[1] :].tolist()
+                finished = self._finish(new_tokens, params.stop, len(prompts[index]))
+                results[index] = replace(finished, truncated=truncated[index])
+        return [results[i] for i in range(len(prompts))]
+
+    def _finish(self, tokens: list[int], stop: Sequence[str], prompt_tokens: int) -> Generation:
+        end = next((i for i, t in enumerate(tokens) if t in self._end_ids), None)
+        produced = tokens if end is None else tokens[:end]
+        text = self._decode(produced)
+        cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+        if cut >= 0:
+            count = self._tokens_until_stop(produced, stop)
+            return Generation(text[:cut], prompt_tokens, count, "stop")
+        if end is not None:
+            # The end-of-turn token was generated, so it counts as a completion token.
+            return Generation(text, prompt_tokens, end + 1, "stop")
+        return Generation(text, prompt_tokens, len(tokens), "length")
+
+    def _decode(self, tokens: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
+
+    def _tokens_until_stop(self, tokens: list[int], stop: Sequence[str]) -> int:
+        """How many tokens it took to produce the text up to and including a stop sequence."""
+
+        def reached(count: int) -> bool:
+            text = self._decode(tokens[:count])
+            return any(s in text for s in stop if s)
+
+        # Decoded prefixes only grow, so the first prefix holding the stop is found by bisection.
+        low, high = 1, len(tokens)
+        while low < high:
+            middle = (low + high) // 2
+            if reached(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return high
+
+    def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        if len(contexts) != len(continuations):
+            raise ValueError("score needs one continuation per context")
+        rows: list[tuple[list[int], list[int]]] = []
+        for context, continuation in zip(contexts, continuations, strict=True):
+            prompt_text = self._prompt_text(context)
+            prompt = self._encode(prompt_text)
+            full = self._encode(prompt_text + continuation)
+            # Tokens may merge across the boundary; then score the continuation tokenised alone.
+            if full[: len(prompt)] == prompt and len(full) > len(prompt):
+                reply = full[len(prompt) :]
+            else:
+                reply = self._encode(continuation)
+            if len(reply) >= self.context_length:
+                raise BackendError(
+                    f"a continuation of {len(reply)} tokens does not fit the model's context "
+                    f"of {self.context_length} tokens"
+                )
+            rows.append((prompt[-(self.context_length - len(reply)) :], reply))
+        scores: dict[int, float] = {}
+        for batch in self._batches([len(p) + len(r) for p, r in rows]):
+            for index, value in zip(
+                batch, self._score_batch([rows[i] for i in batch]), strict=True
+            ):
+                scores[index] = value
+        return [scores[i] for i in range(len(rows))]
+
+    def _score_batch(self, rows: Sequence[tuple[list[int], list[int]]]) -> list[float]:
+        # Left padding puts every continuation at the end of its row, so only the last
+        # (longest reply + 1) positions' logits are needed.
+        ids, mask = self._left_padded([prompt + reply for prompt, reply in rows])
+        # Positions count from each row's first real token, as if it had not been padded.
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(reply) for _, reply in rows) + 1
+        extra = {"logits_to_keep": keep} if self._keeps_logits else {}
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, **extra)
+            logits = logits.logits[:, -keep:, :].float()
+        # logits[:, j] predicts the token after it: the last `keep - 1` of them predict the tail.
+        log_probs = torch.log_softmax(logits[:, :-1, :], dim=-1)
+        # Sliced from the width, not with -(keep - 1), which selects every column for empty replies.
+        targets = ids[:, ids.shape[1] - (keep - 1) :]
+        picked = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        return [
+            float(picked[i, picked.shape[1] - len(reply) :].double().sum())
+            for i, (_, reply) in enumerate(rows)
+        ]
+
+    def close(self) -> None:
+        self._model = None
+        gc.collect()
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
