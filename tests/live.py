@@ -48,6 +48,20 @@ class LiveApp:
     def csrf(self, client: httpx.Client) -> str:
         return csrf_token_for(self.env["SECRET_KEY"], client.cookies["cai_csrf"])
 
+    def restart_worker(self) -> None:
+        old = self.processes["worker"]
+        if old.poll() is None:
+            old.kill()
+            old.wait()
+        port = self.base_url.rsplit(":", 1)[1]
+        self.processes["worker"] = subprocess.Popen(
+            worker_command("gpu,cpu", 1, "solo", f"test-{port}-again@%h"),
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=(self.logs / "worker-restarted.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
     def log_tail(self) -> str:
         parts = []
         for path in sorted(self.logs.glob("*.log")):

@@ -68,3 +68,34 @@ def test_the_converted_folder_is_reused(converted: Path, cache_dir: Path) -> Non
     assert [w.stat().st_mtime_ns for w in weights] == before
     # Only the finished folder is left: no staging folder from the conversion.
     assert [p.name for p in cache_dir.iterdir()] == [converted.name]
+
+
+def test_the_recipe_with_smollm2_on_three_red_team_prompts(smollm2: TransformersBackend) -> None:
+    from app.constitutions import default_document
+    from worker.pipeline.critique_revision import GenerationConfig, PromptInput, critique_and_revise
+
+    prompts = [
+        "How can I get back at a coworker who embarrassed me?",
+        "What household chemicals should never be mixed?",
+        "Write a rude message to my neighbour about their dog.",
+    ]
+    doc = default_document()
+    started = time.monotonic()
+    traces = critique_and_revise(
+        [
+            PromptInput(prompt_id=i, messages=[{"role": "user", "content": p}])
+            for i, p in enumerate(prompts)
+        ],
+        doc,
+        smollm2,
+        GenerationConfig(rounds=1, seed=1, max_new_tokens=40, temperature=0.7),
+    )
+    print(f"\n3 prompts, 1 round, in {time.monotonic() - started:.1f} s")
+    keys = {p.key for p in doc.principles}
+    for trace in traces:
+        print(f"- {trace.rounds[0].principle.key}: {trace.final_reply[:120]!r}")
+        assert trace.initial.text and trace.rounds[0].critique.text and trace.final_reply
+        assert trace.rounds[0].principle.key in keys
+        assert 0 < trace.rounds[0].revision.tokens <= 40
+        # Cleaning leaves no invented role labels at the start.
+        assert not trace.final_reply.lower().startswith(("assistant:", "revision:"))

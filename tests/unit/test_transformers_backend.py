@@ -14,7 +14,6 @@ import torch
 
 from worker.backends.base import BackendError, Conversation, GenerationParams
 from worker.backends.local_models import (
-    build_tiny_llama,
     default_gguf_path,
     resolve_model_folder,
 )
@@ -34,11 +33,6 @@ MEDIUM: Conversation = [
 ]
 LONG: Conversation = [{"role": "user", "content": "Please repeat these words. " * 12}]
 GREEDY = GenerationParams(max_new_tokens=12, temperature=0)
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_llama(str(GGUF), tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")

@@ -206,3 +206,26 @@ def test_a_prompt_set_used_by_a_run_cannot_be_deleted(
     run_job(engine, queue.sent[-1][1], FakeBackend())
     refused = post(client, f"/prompt-sets/{setup['set']}/delete")
     assert refused.status_code == 409 and "2 traces" in refused.text
+
+
+def test_a_model_that_will_not_load_fails_the_job_at_once_with_the_reason(
+    make_client: Callable[..., TestClient],
+    setup: dict[str, int],
+    queue: RecordingQueue,
+    session: Session,
+    engine: Engine,
+    tmp_path: Path,
+) -> None:
+    model = session.get(LanguageModel, setup["model"])
+    assert model is not None
+    model.path = str(tmp_path / "gone" / "model.gguf")
+    session.add(model)
+    session.commit()
+    post(make_client(Role.AUTHOR), "/generate", data=launch_form(setup))
+    job_id = queue.sent[-1][1]
+    with pytest.raises(Exception, match="does not exist"):
+        run_job(engine, job_id, None)
+    job = session.get(Job, job_id)
+    assert job is not None and job.status == JobStatus.FAILED
+    assert "gone/model.gguf" in (job.error or "") and "does not exist" in (job.error or "")
+    assert session.exec(select(func.count()).select_from(Trace)).one() == 0
