@@ -129,6 +129,7 @@ NUMBER_FIELDS: dict[str, tuple[type, float, float]] = {
     "temperature": (float, 0.0, 5.0),
     "top_p": (float, 0.01, 1.0),
     "chunk_size": (int, 1, 1024),
+    "reviews_needed": (int, 1, 10),
 }
 
 

@@ -25,11 +25,16 @@ def launch_job(
     kind: str,
     parameters: dict[str, Any],
     user: User | None,
+    reviews_needed: int = 1,
 ) -> Job:
     """Stores the job, commits, then enqueues it, so the worker always finds the row."""
     task_name, queue_name = TASKS[kind]
     job = Job(
-        kind=kind, queue=queue_name, parameters=parameters, created_by_id=user.id if user else None
+        kind=kind,
+        queue=queue_name,
+        parameters=parameters,
+        created_by_id=user.id if user else None,
+        reviews_needed=reviews_needed,
     )
     session.add(job)
     session.flush()

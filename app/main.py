@@ -17,6 +17,8 @@ from app.routes import (
     jobs,
     models,
     prompt_sets,
+    run_stats,
+    traces,
     versions,
 )
 from app.settings import PROJECT_ROOT, get_settings
@@ -33,7 +35,18 @@ def create_app() -> FastAPI:
         openapi_url=None,
     )
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
-    for module in (auth, admin, constitutions, versions, prompt_sets, models, generation, jobs):
+    for module in (
+        auth,
+        admin,
+        constitutions,
+        versions,
+        prompt_sets,
+        models,
+        generation,
+        jobs,
+        run_stats,
+        traces,
+    ):
         app.include_router(module.router)
 
     @app.get("/")

@@ -8,7 +8,7 @@ from app.models.constitutions import (
     Principle,
     VersionState,
 )
-from app.models.generation import LanguageModel, Trace, TraceStep
+from app.models.generation import LanguageModel, Review, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
 from app.models.prompts import Prompt, PromptSet
 from app.models.users import Role, User, UserSession
@@ -24,6 +24,7 @@ __all__ = [
     "Principle",
     "Prompt",
     "PromptSet",
+    "Review",
     "Role",
     "Trace",
     "TraceStep",

@@ -69,6 +69,8 @@ class Principle(SQLModel, table=True):
     comparison_instruction: str = Field(default="", sa_column=Column(Text, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     enabled: bool = True
+    # A principle a reviewer suggested from what they saw in a trace.
+    suggested_from_trace_id: int | None = Field(default=None, foreign_key="trace.id")
     # Optimistic concurrency: a save names the lock_version it was loaded at.
     lock_version: int = 1
     updated_by_id: int | None = Field(default=None, foreign_key="user.id")

@@ -42,7 +42,27 @@ class Trace(SQLModel, table=True):
     initial_seconds: float = 0.0
     final_reply: str = Field(sa_column=Column(Text, nullable=False))
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Kept up to date by each review, so lists filter by them without joining the reviews:
+    # "pending" (too few reviews yet), "approved", "rejected", or "mixed" (reviewers disagree).
+    review_status: str = Field(default="pending", max_length=16, index=True)
+    review_count: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Review(SQLModel, table=True):
+    """One reviewer's judgement of one trace's final revision."""
+
+    __table_args__ = (UniqueConstraint("trace_id", "reviewer_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    trace_id: int = Field(foreign_key="trace.id", index=True)
+    reviewer_id: int = Field(foreign_key="user.id", index=True)
+    verdict: str = Field(max_length=16)  # "approve" | "reject"
+    # A reviewer's corrected final revision; the model's own stays on the trace beside it.
+    corrected_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    comment: str = Field(default="", max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class TraceStep(SQLModel, table=True):
@@ -53,7 +73,7 @@ class TraceStep(SQLModel, table=True):
     trace_id: int = Field(foreign_key="trace.id", index=True, ondelete="CASCADE")
     round: int
     principle_id: int | None = Field(default=None, foreign_key="principle.id")
-    principle_key: str = Field(max_length=64)
+    principle_key: str = Field(max_length=64, index=True)
     critique_request: str = Field(sa_column=Column(Text, nullable=False))
     critique: str = Field(sa_column=Column(Text, nullable=False))
     revision_request: str = Field(sa_column=Column(Text, nullable=False))

@@ -39,6 +39,8 @@ class Job(SQLModel, table=True):
     message: str = Field(default="", max_length=500)
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     cancel_requested: bool = False
+    # For generation runs: how many reviewers must judge each trace (a run setting).
+    reviews_needed: int = 1
     celery_task_id: str | None = Field(default=None, max_length=64)
     worker: str | None = Field(default=None, max_length=255)
     created_by_id: int | None = Field(default=None, foreign_key="user.id", index=True)

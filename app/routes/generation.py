@@ -22,6 +22,7 @@ DEFAULTS = {
     "temperature": "1.0",
     "top_p": "1.0",
     "chunk_size": "16",
+    "reviews_needed": "1",
     "stop": "",
 }
 
@@ -63,6 +64,7 @@ def launch(
     temperature: Annotated[str, Form()] = "1.0",
     top_p: Annotated[str, Form()] = "1.0",
     chunk_size: Annotated[str, Form()] = "16",
+    reviews_needed: Annotated[str, Form()] = "1",
     stop: Annotated[str, Form()] = "",
 ) -> Response:
     form = {
@@ -79,10 +81,18 @@ def launch(
         "temperature": temperature,
         "top_p": top_p,
         "chunk_size": chunk_size,
+        "reviews_needed": reviews_needed,
         "stop": stop,
     }
     params, errors = validate_launch(session=session, form=form)
     if errors:
         return _form_page(request, session, form, errors)
-    job = launch_job(session=session, queue=queue, kind="generate", parameters=params, user=user)
+    job = launch_job(
+        session=session,
+        queue=queue,
+        kind="generate",
+        parameters=params,
+        user=user,
+        reviews_needed=int(params["reviews_needed"]),
+    )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)

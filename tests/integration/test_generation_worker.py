@@ -60,6 +60,7 @@ def test_a_killed_run_resumes_and_stores_every_prompt_once(
                 "temperature": "1.0",
                 "top_p": "1.0",
                 "chunk_size": "2",
+                "reviews_needed": "1",
                 "stop": "",
                 "csrf_token": token,
             },

@@ -58,6 +58,7 @@ def launch_form(setup: dict[str, int], **overrides: str) -> dict[str, str]:
         "temperature": "0.7",
         "top_p": "0.9",
         "chunk_size": "4",
+        "reviews_needed": "2",
         "max_prompts": "0",
         "sample_size": "0",
         "stop": "###\n",
@@ -136,6 +137,7 @@ def test_a_launch_is_validated_and_queued_on_the_gpu_queue(
     job = session.get(Job, job_id)
     assert job is not None and job.parameters["rounds"] == 2 and job.parameters["stop"] == ["###"]
     assert job.parameters["temperature"] == 0.7 and job.parameters["model_id"] == setup["model"]
+    assert job.reviews_needed == 2
 
 
 def run_job(engine: Engine, job_id: int, backend: Any) -> None:

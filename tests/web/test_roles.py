@@ -4,10 +4,10 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.constitutions import create_constitution, few_shots_of, principles_of, start_draft
-from app.models import Job, Role, User
+from app.models import Job, LanguageModel, Prompt, Role, Trace, User
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, FewShotDoc, PrincipleDoc
@@ -36,6 +36,13 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/prompt-sets/{set_id}"): Role.VIEWER,
     ("POST", "/prompt-sets/{set_id}/sample"): Role.AUTHOR,
     ("POST", "/prompt-sets/{set_id}/delete"): Role.AUTHOR,
+    ("GET", "/jobs/{job_id}/stats"): Role.VIEWER,
+    ("POST", "/jobs/{job_id}/reviews-needed"): Role.AUTHOR,
+    ("GET", "/traces"): Role.VIEWER,
+    ("GET", "/traces/{trace_id}"): Role.VIEWER,
+    ("GET", "/review"): Role.REVIEWER,
+    ("POST", "/traces/{trace_id}/review"): Role.REVIEWER,
+    ("POST", "/traces/{trace_id}/suggest-principle"): Role.REVIEWER,
     ("GET", "/models"): Role.VIEWER,
     ("POST", "/models"): Role.AUTHOR,
     ("GET", "/generate"): Role.AUTHOR,
@@ -84,7 +91,7 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
             ParsedPrompt(text=f"prompt {i}", context=None, line=i, metadata={}) for i in range(3)
         ],
     )
-    job = Job(kind="import_prompts", queue="cpu")
+    job = Job(kind="generate", queue="gpu")
     session.add(job)
     constitution, version = create_constitution(
         session=session,
@@ -103,6 +110,21 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
     )
     session.commit()
     principle = principles_of(session=session, version=draft)[0]
+    model = LanguageModel(name="m", backend="transformers", path="m")
+    session.add(model)
+    session.flush()
+    prompt = session.exec(select(Prompt).where(Prompt.prompt_set_id == prompt_set.id)).first()
+    assert prompt is not None
+    trace = Trace(
+        job_id=job.id or 0,
+        prompt_id=prompt.id or 0,
+        constitution_version_id=version.id or 0,
+        model_id=model.id or 0,
+        initial_reply="a",
+        final_reply="b",
+    )
+    session.add(trace)
+    session.commit()
     few_shot = few_shots_of(session=session, version=draft)[0]
     assert prompt_set.id and job.id and users[Role.VIEWER].id
     return {
@@ -114,11 +136,14 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
         "principle_id": principle.id or 0,
         "few_shot_id": few_shot.id or 0,
         "published_id": version.id or 0,
+        "trace_id": trace.id or 0,
     }
 
 
 QUERIES = {"/constitutions/{constitution_id}/diff": "?a={published_id}&b={version_id}"}
 FORM_DATA = {
+    "/jobs/{job_id}/reviews-needed": {"reviews_needed": "1"},
+    "/traces/{trace_id}/review": {"verdict": "approve"},
     "/admin/users/{user_id}": {"role": "viewer", "is_active": "true"},
     "/prompt-sets/{set_id}/sample": {"size": "2", "seed": "1", "name": "sampled"},
     "/admin/users": {"username": "", "password": ""},

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 27f14dc28740
+Revision ID: 4a323760749f
 Revises: 
-Create Date: 2026-11-24 19:52:01.789056
+Create Date: 2026-11-24 20:09:27.057685
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '27f14dc28740'
+revision: str = '4a323760749f'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -72,6 +72,7 @@ def upgrade() -> None:
     sa.Column('message', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
+    sa.Column('reviews_needed', sa.Integer(), nullable=False),
     sa.Column('celery_task_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('worker', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
@@ -184,27 +185,6 @@ def upgrade() -> None:
     with op.batch_alter_table('few_shot', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_few_shot_version_id'), ['version_id'], unique=False)
 
-    op.create_table('principle',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('version_id', sa.Integer(), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('critique_request', sa.Text(), nullable=False),
-    sa.Column('revision_request', sa.Text(), nullable=False),
-    sa.Column('comparison_instruction', sa.Text(), nullable=False),
-    sa.Column('tags', sa.JSON(), nullable=False),
-    sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('lock_version', sa.Integer(), nullable=False),
-    sa.Column('updated_by_id', sa.Integer(), nullable=True),
-    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['updated_by_id'], ['user.id'], ),
-    sa.ForeignKeyConstraint(['version_id'], ['constitution_version.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('version_id', 'key')
-    )
-    with op.batch_alter_table('principle', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_principle_version_id'), ['version_id'], unique=False)
-
     op.create_table('prompt',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('prompt_set_id', sa.Integer(), nullable=False),
@@ -232,6 +212,8 @@ def upgrade() -> None:
     sa.Column('initial_seconds', sa.Float(), nullable=False),
     sa.Column('final_reply', sa.Text(), nullable=False),
     sa.Column('flags', sa.JSON(), nullable=False),
+    sa.Column('review_status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('review_count', sa.Integer(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['constitution_version_id'], ['constitution_version.id'], ),
     sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
@@ -244,6 +226,48 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_trace_constitution_version_id'), ['constitution_version_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trace_job_id'), ['job_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trace_prompt_id'), ['prompt_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_trace_review_status'), ['review_status'], unique=False)
+
+    op.create_table('principle',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('critique_request', sa.Text(), nullable=False),
+    sa.Column('revision_request', sa.Text(), nullable=False),
+    sa.Column('comparison_instruction', sa.Text(), nullable=False),
+    sa.Column('tags', sa.JSON(), nullable=False),
+    sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('suggested_from_trace_id', sa.Integer(), nullable=True),
+    sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['suggested_from_trace_id'], ['trace.id'], ),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['version_id'], ['constitution_version.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('version_id', 'key')
+    )
+    with op.batch_alter_table('principle', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_principle_version_id'), ['version_id'], unique=False)
+
+    op.create_table('review',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('trace_id', sa.Integer(), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=False),
+    sa.Column('verdict', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('corrected_text', sa.Text(), nullable=True),
+    sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(length=4000), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['user.id'], ),
+    sa.ForeignKeyConstraint(['trace_id'], ['trace.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('trace_id', 'reviewer_id')
+    )
+    with op.batch_alter_table('review', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_reviewer_id'), ['reviewer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_review_trace_id'), ['trace_id'], unique=False)
 
     op.create_table('trace_step',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -266,6 +290,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('trace_id', 'round')
     )
     with op.batch_alter_table('trace_step', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_trace_step_principle_key'), ['principle_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_trace_step_trace_id'), ['trace_id'], unique=False)
 
     # ### end Alembic commands ###
@@ -275,9 +300,20 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('trace_step', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_trace_step_trace_id'))
+        batch_op.drop_index(batch_op.f('ix_trace_step_principle_key'))
 
     op.drop_table('trace_step')
+    with op.batch_alter_table('review', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_trace_id'))
+        batch_op.drop_index(batch_op.f('ix_review_reviewer_id'))
+
+    op.drop_table('review')
+    with op.batch_alter_table('principle', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_principle_version_id'))
+
+    op.drop_table('principle')
     with op.batch_alter_table('trace', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_trace_review_status'))
         batch_op.drop_index(batch_op.f('ix_trace_prompt_id'))
         batch_op.drop_index(batch_op.f('ix_trace_job_id'))
         batch_op.drop_index(batch_op.f('ix_trace_constitution_version_id'))
@@ -287,10 +323,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_prompt_prompt_set_id'))
 
     op.drop_table('prompt')
-    with op.batch_alter_table('principle', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_principle_version_id'))
-
-    op.drop_table('principle')
     with op.batch_alter_table('few_shot', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_few_shot_version_id'))
 
