@@ -262,7 +262,7 @@ def run_review_stats(*, session: Session, job: Job) -> RunReviewStats:
             col(TraceStep.flags),
         )
         .join(Trace, col(Trace.id) == TraceStep.trace_id)
-        .where(Trace.job_id == job.id)
+        .where(col(Trace.job_id) == job.id)
     ).all()
     total = session.exec(
         select(func.count()).select_from(Trace).where(Trace.job_id == job.id)
