@@ -10,6 +10,7 @@
     const text = document.getElementById("corrected-text");
     box.hidden = false;
     text.disabled = false;
+    document.getElementById("correcting").disabled = false;
     text.focus();
   };
   document.getElementById("correct").addEventListener("click", startCorrection);

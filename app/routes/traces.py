@@ -169,13 +169,16 @@ def review(
     trace_id: int,
     verdict: Annotated[str, Form()] = "",
     corrected_text: Annotated[str | None, Form()] = None,
+    correcting: Annotated[str, Form()] = "",
     comment: Annotated[str, Form()] = "",
     queue_job: Annotated[str, Form()] = "",
     in_queue: Annotated[str, Form()] = "",
 ) -> Response:
     trace = load_trace(session, trace_id)
-    # The correction box is disabled, so not sent, unless the reviewer chose to correct.
-    correcting = corrected_text is not None
+    # The correction box and its flag are disabled, so not sent, unless the reviewer chose to
+    # correct; the flag tells an empty correction (refused) from none (FastAPI sends both as None).
+    if correcting:
+        corrected_text = corrected_text or ""
     try:
         _, replaced = submit_review(
             session=session,

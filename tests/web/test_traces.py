@@ -89,7 +89,9 @@ def test_reviews_corrections_and_two_tabs(
     assert trace is not None
     tab_one, tab_two = make_client(Role.REVIEWER), make_client(Role.REVIEWER)
     empty = post(
-        tab_one, f"/traces/{trace.id}/review", data={"verdict": "approve", "corrected_text": "   "}
+        tab_one,
+        f"/traces/{trace.id}/review",
+        data={"verdict": "approve", "corrected_text": "", "correcting": "1"},
     )
     assert empty.status_code == 400 and "a correction cannot be empty" in empty.text
     assert session.exec(select(Review)).all() == []
@@ -97,7 +99,12 @@ def test_reviews_corrections_and_two_tabs(
     first = post(
         tab_one,
         f"/traces/{trace.id}/review",
-        data={"verdict": "approve", "corrected_text": "A better reply.", "comment": "close"},
+        data={
+            "verdict": "approve",
+            "corrected_text": "A better reply.",
+            "comment": "close",
+            "correcting": "1",
+        },
     )
     assert first.status_code == 303
     second = post(tab_two, f"/traces/{trace.id}/review", data={"verdict": "reject"})
@@ -112,7 +119,7 @@ def test_reviews_corrections_and_two_tabs(
     post(
         tab_one,
         f"/traces/{trace.id}/review",
-        data={"verdict": "approve", "corrected_text": "A better reply."},
+        data={"verdict": "approve", "corrected_text": "A better reply.", "correcting": "1"},
     )
     page = tab_one.get(f"/traces/{trace.id}").text
     assert "A better reply." in page and "the model's final revision" in page
