@@ -9,6 +9,8 @@ the backend's own batching. Three measurements on the same HH-RLHF prompts, gree
 
 Completion tokens per wall second for each, and the ratios engine/raw (goal >= 0.9: the engine
 adds little around the backend) and engine/one-at-a-time (goal >= 4: batching pays on a CPU).
+The CPU share column (process CPU time over wall time x torch threads) shows whether other work
+took the cores during a measurement: well under 100%, and that measurement's speed is understated.
 
     .venv/bin/python -m benchmarks.generation_throughput --prompts 32 --max-new-tokens 48
 """
@@ -44,6 +46,7 @@ class Measure:
     tokens: int  # completion tokens
     prompt_tokens: int  # read before generating: most of the work with the few-shot prompt
     seconds: float
+    cpu_seconds: float  # this process's CPU time: below threads x seconds, others took cores
 
 
 class Recorder:
@@ -87,26 +90,26 @@ def engine(
     backend: TransformersBackend, prompts: list[PromptInput], config: GenerationConfig
 ) -> tuple[Measure, list[Call]]:
     recorder = Recorder(backend)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     traces = critique_and_revise(prompts, default_document(), recorder, config)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     outputs = [o for t in traces for r in t.rounds for o in (r.critique, r.revision)]
     tokens = sum(o.tokens for o in [*(t.initial for t in traces), *outputs])
-    return Measure(tokens, recorder.prompt_tokens, seconds), recorder.calls
+    return Measure(tokens, recorder.prompt_tokens, seconds, cpu), recorder.calls
 
 
 def replay(backend: TransformersBackend, calls: list[Call], alone: bool) -> Measure:
     """The recorded calls again, straight on the backend: whole, or one conversation a call."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     generations: list[Generation] = []
     for conversations, params in calls:
         for group in [[c] for c in conversations] if alone else [conversations]:
             generations += backend.generate(group, params)
-    seconds = time.perf_counter() - started
     return Measure(
         sum(g.completion_tokens for g in generations),
         sum(g.prompt_tokens for g in generations),
-        seconds,
+        time.perf_counter() - started,
+        time.process_time() - cpu,
     )
 
 
@@ -151,16 +154,19 @@ def main() -> None:
         runs["one at a time"].append(replay(backend, calls, alone=True))
         done = ", ".join(f"{k} {v[-1].seconds:.1f} s" for k, v in runs.items())
         print(f"repeat {repeat + 1}: {len(calls)} calls; {done}", file=sys.stderr)
+    threads = torch.get_num_threads()
     rates = {name: statistics.median(m.tokens / m.seconds for m in v) for name, v in runs.items()}
     lines = [
-        "| measurement | completion tokens | prompt tokens | wall s | tokens/s | engine / this |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| measurement | completion tokens | prompt tokens | wall s | CPU share "
+        "| tokens/s | engine / this |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in runs.items():
         m, seconds = v[0], statistics.median(x.seconds for x in v)  # greedy: same counts
+        share = statistics.median(x.cpu_seconds / (x.seconds * threads) for x in v)
         lines.append(
-            f"| {name} | {m.tokens} | {m.prompt_tokens} | {seconds:.1f} | {rates[name]:.2f} "
-            f"| {rates['engine'] / rates[name]:.2f} |"
+            f"| {name} | {m.tokens} | {m.prompt_tokens} | {seconds:.1f} | {share:.0%} "
+            f"| {rates[name]:.2f} | {rates['engine'] / rates[name]:.2f} |"
         )
     print("\n".join(lines))
     result = {

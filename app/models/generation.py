@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.timeutil import utcnow
@@ -29,8 +29,13 @@ class LanguageModel(SQLModel, table=True):
 class Trace(SQLModel, table=True):
     """One prompt's way through the recipe in one generation job; each step is a TraceStep."""
 
-    # A retried or resumed job skips the prompts it stored: the database holds one per prompt.
-    __table_args__ = (UniqueConstraint("job_id", "prompt_id"),)
+    __table_args__ = (
+        # A retried or resumed job skips the prompts it stored: the database holds one per prompt.
+        UniqueConstraint("job_id", "prompt_id"),
+        # Keyset pages of one run, newest first, with or without a review-status filter.
+        Index("ix_trace_job_id_id", "job_id", "id"),
+        Index("ix_trace_job_status_id", "job_id", "review_status", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(foreign_key="job.id", index=True)

@@ -1,4 +1,6 @@
 import re
+
+import pytest
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
@@ -270,3 +272,18 @@ def test_run_statistics_agreement_and_the_reviews_needed_setting(
         "0 of 4 traces have the 3 reviews they need"
         in make_client(Role.VIEWER).get(f"/jobs/{job.id}/stats").text
     )
+
+
+def test_a_huge_count_is_capped(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import app.traces
+
+    monkeypatch.setattr(app.traces, "COUNT_CAP", 5)
+    make_run(session, engine, prompts=8)
+    page = make_client(Role.VIEWER).get("/traces").text
+    assert "Traces <small>5+</small>" in page and len(trace_ids(page)) == 8

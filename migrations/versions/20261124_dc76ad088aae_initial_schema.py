@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 4a323760749f
+Revision ID: dc76ad088aae
 Revises: 
-Create Date: 2026-11-24 20:09:27.057685
+Create Date: 2026-11-24 20:47:28.483414
 """
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '4a323760749f'
+revision: str = 'dc76ad088aae'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -225,6 +225,8 @@ def upgrade() -> None:
     with op.batch_alter_table('trace', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_trace_constitution_version_id'), ['constitution_version_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trace_job_id'), ['job_id'], unique=False)
+        batch_op.create_index('ix_trace_job_id_id', ['job_id', 'id'], unique=False)
+        batch_op.create_index('ix_trace_job_status_id', ['job_id', 'review_status', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trace_prompt_id'), ['prompt_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_trace_review_status'), ['review_status'], unique=False)
 
@@ -315,6 +317,8 @@ def downgrade() -> None:
     with op.batch_alter_table('trace', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_trace_review_status'))
         batch_op.drop_index(batch_op.f('ix_trace_prompt_id'))
+        batch_op.drop_index('ix_trace_job_status_id')
+        batch_op.drop_index('ix_trace_job_id_id')
         batch_op.drop_index(batch_op.f('ix_trace_job_id'))
         batch_op.drop_index(batch_op.f('ix_trace_constitution_version_id'))
 
