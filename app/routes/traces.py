@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.auth import Reviewer, Viewer
 from app.constitutions import (
@@ -77,12 +77,15 @@ def load_trace(session: Session, trace_id: int) -> Trace:
     return trace
 
 
-def trace_context(session: Session, trace: Trace, **extra: Any) -> dict[str, Any]:
+def trace_context(session: Session, trace: Trace, user: User, **extra: Any) -> dict[str, Any]:
     job = session.get(Job, trace.job_id)
     version = session.get(ConstitutionVersion, trace.constitution_version_id)
     constitution = session.get(Constitution, version.constitution_id) if version else None
     reviews = reviews_of(session=session, trace=trace)
-    names = {u.id: u.username for u in session.exec(select(User)).all()}
+    reviewer_ids = [r.reviewer_id for r in reviews]
+    names = {
+        u.id: u.username for u in session.exec(select(User).where(col(User.id).in_(reviewer_ids)))
+    }
     prompt = session.get(Prompt, trace.prompt_id)
     return {
         "trace": trace,
@@ -100,6 +103,7 @@ def trace_context(session: Session, trace: Trace, **extra: Any) -> dict[str, Any
         "review_error": "",
         "review_notice": "",
         "queue": None,
+        "mine": next((r for r in reviews if r.reviewer_id == user.id), None),
         **extra,
     }
 
@@ -107,15 +111,7 @@ def trace_context(session: Session, trace: Trace, **extra: Any) -> dict[str, Any
 @router.get("/traces/{trace_id}")
 def trace_page(request: Request, session: SessionDep, user: Viewer, trace_id: int) -> Response:
     trace = load_trace(session, trace_id)
-    return render(
-        request, "traces/page.html", trace_context(session, trace, mine=_mine(session, trace, user))
-    )
-
-
-def _mine(session: Session, trace: Trace, user: User) -> Any:
-    return next(
-        (r for r in reviews_of(session=session, trace=trace) if r.reviewer_id == user.id), None
-    )
+    return render(request, "traces/page.html", trace_context(session, trace, user))
 
 
 def _queue_context(
@@ -154,8 +150,8 @@ def review_queue(
     context = trace_context(
         session,
         trace,
+        user,
         queue=_queue_context(session, user, job_id, trace),
-        mine=_mine(session, trace, user),
         review_notice=notice,
     )
     return render(request, "traces/page.html", context)
@@ -194,9 +190,9 @@ def review(
         context = trace_context(
             session,
             trace,
+            user,
             review_error=str(exc),
             queue=queue,
-            mine=_mine(session, trace, user),
             draft_correction=corrected_text or "",
             draft_comment=comment,
         )
@@ -248,9 +244,9 @@ def suggest_principle(
         context = trace_context(
             session,
             trace,
+            user,
             suggest_errors=errors,
             suggest_form=fields.__dict__,
-            mine=_mine(session, trace, user),
         )
         return render(request, "traces/page.html", context, status_code=400)
     principle: Principle = add_principle(session=session, version=draft, fields=fields, user=user)
