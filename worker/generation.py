@@ -4,6 +4,7 @@ Resumable: prompts that already have a trace for this job are skipped, and the d
 most one trace per job and prompt.
 """
 
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -152,8 +153,6 @@ def store_traces(
 
 
 def load_backend(model: LanguageModel) -> Backend:
-    import os
-
     settings = get_settings()
     if model.backend == "transformers":
         from worker.backends.transformers_backend import TransformersBackend
