@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from app.audit import record_event
 from app.models import Prompt, PromptSet, Trace, User
 from app.prompt_files import ParsedPrompt, prompt_hash
+from app.text_search import contains
 
 
 class PromptSetError(ValueError):
@@ -90,19 +91,13 @@ def list_prompt_sets(*, session: Session) -> list[PromptSet]:
     return list(session.exec(select(PromptSet).order_by(col(PromptSet.id).desc())))
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_prompts(
     *, session: Session, prompt_set_id: int, query: str = "", page: int = 1, per_page: int = 50
 ) -> tuple[list[Prompt], int]:
     """One page of a set's prompts in file order, and how many match in all."""
     condition = col(Prompt.prompt_set_id) == prompt_set_id
     if query.strip():
-        condition = condition & col(Prompt.text).ilike(
-            f"%{_escape_like(query.strip())}%", escape="\\"
-        )
+        condition = condition & contains(query.strip(), col(Prompt.text))
     total = session.exec(select(func.count()).select_from(Prompt).where(condition)).one()
     statement = (
         select(Prompt)

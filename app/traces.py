@@ -3,13 +3,14 @@
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, exists, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
 from app.models import Job, Principle, Prompt, Review, Trace, TraceStep, User
+from app.text_search import contains
 from app.timeutil import utcnow
 
 VERDICTS = ("approve", "reject")
@@ -48,17 +49,7 @@ class TraceFilter:
         elif self.status in STATUSES:
             conditions.append(col(Trace.review_status) == self.status)
         if self.text.strip():
-            pattern = (
-                "%"
-                + self.text.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                + "%"
-            )
-            conditions.append(
-                or_(
-                    col(Prompt.text).ilike(pattern, escape="\\"),
-                    col(Trace.final_reply).ilike(pattern, escape="\\"),
-                )
-            )
+            conditions.append(contains(self.text.strip(), col(Prompt.text), col(Trace.final_reply)))
         return conditions
 
 
