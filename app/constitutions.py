@@ -20,6 +20,7 @@ from app.models import (
 from app.recipe.documents import ROLES, ConstitutionDoc, FewShotDoc, PrincipleDoc
 from app.recipe.formats import read_project
 from app.timeutil import utcnow
+from app.users import username_of
 
 DEFAULT_CONSTITUTION = Path(__file__).resolve().parent / "defaults" / "constitution.yaml"
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -103,16 +104,14 @@ def _require_draft(version: ConstitutionVersion) -> None:
         )
 
 
-def _username(session: Session, user_id: int | None) -> str:
-    user = session.get(User, user_id) if user_id else None
-    return user.username if user else "someone"
-
-
 def _check_lock(
     session: Session, current: int, expected: int, who_id: int | None, when: Any
 ) -> None:
     if current != expected:
-        raise StaleEdit(_username(session, who_id), when.strftime("%H:%M:%S"))
+        raise StaleEdit(
+            username_of(session=session, user_id=who_id, default="someone"),
+            when.strftime("%H:%M:%S"),
+        )
 
 
 def principles_of(*, session: Session, version: ConstitutionVersion) -> list[Principle]:

@@ -12,6 +12,7 @@ from app.audit import record_event
 from app.models import Job, Principle, Prompt, Review, Trace, TraceStep, User
 from app.text_search import contains
 from app.timeutil import utcnow
+from app.users import usernames
 
 VERDICTS = ("approve", "reject")
 STATUSES = {
@@ -248,7 +249,7 @@ def run_review_stats(*, session: Session, job: Job) -> RunReviewStats:
         .join(Trace, col(Trace.id) == Review.trace_id)
         .where(Trace.job_id == job.id)
     ).all()
-    names = {u.id: u.username for u in session.exec(select(User)).all()}
+    names = usernames(session=session)
     per_reviewer: dict[int, list[int]] = {}
     verdicts: dict[int, list[str]] = {}
     for trace_id, reviewer_id, verdict in reviews:

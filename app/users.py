@@ -1,8 +1,9 @@
 """Commands on user accounts."""
 
 import re
+from collections.abc import Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.audit import record_event
 from app.models import Role, User
@@ -70,3 +71,16 @@ def change_role(*, session: Session, user: User, role: Role, is_active: bool, ac
         before=before,
         after={"role": role.value, "is_active": is_active},
     )
+
+
+def usernames(*, session: Session, ids: Iterable[int] | None = None) -> dict[int | None, str]:
+    """User names by id, for pages that show who did what; all users, or only `ids`."""
+    statement = select(User)
+    if ids is not None:
+        statement = statement.where(col(User.id).in_(list(ids)))
+    return {user.id: user.username for user in session.exec(statement)}
+
+
+def username_of(*, session: Session, user_id: int | None, default: str) -> str:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user else default

@@ -8,7 +8,7 @@ from app.auth import Admin
 from app.db import SessionDep
 from app.models import AuditEvent, Role, User
 from app.templating import render
-from app.users import change_role, create_user, validate_new_user
+from app.users import change_role, create_user, usernames, validate_new_user
 
 router = APIRouter(prefix="/admin")
 
@@ -83,7 +83,7 @@ def audit(request: Request, session: SessionDep, admin: Admin, page: int = 1) ->
         .offset((max(page, 1) - 1) * per_page)
         .limit(per_page)
     ).all()
-    names = {u.id: u.username for u in session.exec(select(User)).all()}
+    names = usernames(session=session)
     return render(
         request,
         "admin/audit.html",

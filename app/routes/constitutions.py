@@ -17,11 +17,12 @@ from app.constitutions import (
     versions_of,
 )
 from app.db import SessionDep
-from app.models import Constitution, ConstitutionVersion, User
+from app.models import Constitution, ConstitutionVersion
 from app.recipe.diff import diff_constitutions
 from app.recipe.documents import ConstitutionDoc, ConstitutionFileError
 from app.recipe.formats import detect_and_read
 from app.templating import render
+from app.users import usernames
 
 router = APIRouter(prefix="/constitutions")
 
@@ -156,7 +157,7 @@ def import_files(
 def overview(request: Request, session: SessionDep, user: Viewer, constitution_id: int) -> Response:
     constitution = load_constitution(session, constitution_id)
     versions = versions_of(session=session, constitution=constitution)
-    names = {u.id: u.username for u in session.exec(select(User)).all()}
+    names = usernames(session=session)
     published = [v for v in versions if not v.is_draft]
     return render(
         request,

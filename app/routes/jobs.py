@@ -8,10 +8,11 @@ from app.auth import Author, Viewer
 from app.db import SessionDep
 from app.generation import recent_traces
 from app.jobs import RESUMABLE, list_jobs, mark_lost_jobs, request_cancel, resume_job
-from app.models import Job, User
+from app.models import Job
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
 from app.templating import is_htmx, render
+from app.users import username_of, usernames
 
 router = APIRouter(prefix="/jobs")
 
@@ -28,13 +29,8 @@ def _load(session: Session, job_id: int) -> Job:
 def jobs(request: Request, session: SessionDep, user: Viewer) -> Response:
     mark_lost_jobs(session=session, lost_after_seconds=get_settings().JOB_LOST_AFTER_SECONDS)
     rows = list_jobs(session=session)
-    names = {job.created_by_id: _username(session, job.created_by_id) for job in rows}
+    names = usernames(session=session, ids={job.created_by_id for job in rows if job.created_by_id})
     return render(request, "jobs/list.html", {"jobs": rows, "names": names})
-
-
-def _username(session: Session, user_id: int | None) -> str:
-    user = session.get(User, user_id) if user_id else None
-    return user.username if user else "system"
 
 
 @router.get("/{job_id}")
@@ -42,7 +38,7 @@ def job_page(request: Request, session: SessionDep, user: Viewer, job_id: int) -
     job = _load(session, job_id)
     context = {
         **_status_context(session, job),
-        "launched_by": _username(session, job.created_by_id),
+        "launched_by": username_of(session=session, user_id=job.created_by_id, default="system"),
     }
     return render(request, "jobs/page.html", context)
 

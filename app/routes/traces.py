@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app.auth import Reviewer, Viewer
 from app.constitutions import (
@@ -38,6 +38,7 @@ from app.traces import (
     steps_of,
     submit_review,
 )
+from app.users import usernames
 
 router = APIRouter()
 
@@ -83,9 +84,7 @@ def trace_context(session: Session, trace: Trace, user: User, **extra: Any) -> d
     constitution = session.get(Constitution, version.constitution_id) if version else None
     reviews = reviews_of(session=session, trace=trace)
     reviewer_ids = [r.reviewer_id for r in reviews]
-    names = {
-        u.id: u.username for u in session.exec(select(User).where(col(User.id).in_(reviewer_ids)))
-    }
+    names = usernames(session=session, ids=reviewer_ids)
     prompt = session.get(Prompt, trace.prompt_id)
     return {
         "trace": trace,

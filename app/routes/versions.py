@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.constitutions import (
@@ -40,6 +40,7 @@ from app.recipe.messages import (
     revision_messages,
 )
 from app.templating import is_htmx, render
+from app.users import usernames
 
 router = APIRouter(prefix="/versions")
 
@@ -80,7 +81,7 @@ def version_context(session: Session, version: ConstitutionVersion, **extra: Any
         "few_shots": few_shots_of(session=session, version=version),
         "draft": draft_of(session=session, constitution=constitution),
         "export_formats": EXPORT_FORMATS,
-        "names": {u.id: u.username for u in session.exec(select(User)).all()},
+        "names": usernames(session=session),
         "new_principle": {},
         "new_errors": {},
         **extra,
