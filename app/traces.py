@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func
+from sqlalchemy import and_, case, exists, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -121,18 +121,42 @@ class ReviewError(ValueError):
     pass
 
 
-def _refresh_status(session: Session, trace: Trace, needed: int) -> None:
-    verdicts = list(session.exec(select(Review.verdict).where(Review.trace_id == trace.id)))
-    trace.review_count = len(verdicts)
-    if len(verdicts) < needed:
-        trace.review_status = "pending"
-    elif all(v == "approve" for v in verdicts):
-        trace.review_status = "approved"
-    elif all(v == "reject" for v in verdicts):
-        trace.review_status = "rejected"
-    else:
-        trace.review_status = "mixed"
-    session.add(trace)
+def _refresh_statuses(session: Session, condition: Any, needed: int) -> None:
+    """Recounts reviews and sets the status of the traces matching `condition`, in one UPDATE:
+    pending below `needed` reviews, else approved or rejected when all agree, else mixed."""
+    reviews = select(func.count()).where(col(Review.trace_id) == Trace.id).scalar_subquery()
+
+    def any_review(verdict: str) -> Any:
+        return exists().where(col(Review.trace_id) == Trace.id, col(Review.verdict) == verdict)
+
+    status = case(
+        (reviews < needed, "pending"),
+        (~any_review("reject"), "approved"),
+        (~any_review("approve"), "rejected"),
+        else_="mixed",
+    )
+    session.execute(
+        update(Trace).where(condition).values(review_count=reviews, review_status=status),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def set_reviews_needed(*, session: Session, job: Job, reviews_needed: int, user: User) -> None:
+    """A run setting: how many reviewers must judge each trace; every status follows at once."""
+    before = job.reviews_needed
+    job.reviews_needed = reviews_needed
+    session.add(job)
+    session.flush()
+    _refresh_statuses(session, col(Trace.job_id) == job.id, reviews_needed)
+    record_event(
+        session=session,
+        actor=user,
+        action="run.reviews_needed",
+        object_type="job",
+        object_id=job.id,
+        before=before,
+        after=reviews_needed,
+    )
 
 
 def submit_review(
@@ -177,7 +201,8 @@ def submit_review(
     review.updated_at = utcnow()
     session.add(review)
     session.flush()
-    _refresh_status(session, trace, needed)
+    _refresh_statuses(session, col(Trace.id) == trace.id, needed)
+    session.expire(trace)
     record_event(
         session=session,
         actor=reviewer,

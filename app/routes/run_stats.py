@@ -3,13 +3,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from app.audit import record_event
 from app.auth import Author, Viewer
 from app.db import SessionDep
-from app.models import Job, Trace
+from app.models import Job
 from app.recipe.agreement import interpret
 from app.templating import render
-from app.traces import run_review_stats
+from app.traces import run_review_stats, set_reviews_needed
 
 router = APIRouter(prefix="/jobs")
 
@@ -30,7 +29,7 @@ def stats(request: Request, session: SessionDep, user: Viewer, job_id: int) -> R
 
 
 @router.post("/{job_id}/reviews-needed")
-def set_reviews_needed(
+def change_reviews_needed(
     request: Request,
     session: SessionDep,
     user: Author,
@@ -41,23 +40,6 @@ def set_reviews_needed(
     job = _generation_job(session, job_id)
     if not 1 <= reviews_needed <= 10:
         raise HTTPException(400, "between 1 and 10 reviews a trace")
-    before = job.reviews_needed
-    job.reviews_needed = reviews_needed
-    session.add(job)
-    from sqlmodel import select
-
-    from app.traces import _refresh_status
-
-    for trace in session.exec(select(Trace).where(Trace.job_id == job.id)):
-        _refresh_status(session, trace, reviews_needed)
-    record_event(
-        session=session,
-        actor=user,
-        action="run.reviews_needed",
-        object_type="job",
-        object_id=job.id,
-        before=before,
-        after=reviews_needed,
-    )
+    set_reviews_needed(session=session, job=job, reviews_needed=reviews_needed, user=user)
     session.commit()
     return RedirectResponse(f"/jobs/{job.id}/stats", status_code=303)
