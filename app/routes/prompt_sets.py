@@ -1,10 +1,11 @@
 import shutil
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
@@ -138,15 +139,19 @@ def _load(session: SessionDep, set_id: int) -> PromptSet:
     return prompt_set
 
 
-@router.get("/{set_id}")
-def prompt_set_page(
-    request: Request, session: SessionDep, user: Viewer, set_id: int, q: str = "", page: int = 1
-) -> Response:
-    prompt_set = _load(session, set_id)
+def _page_context(
+    session: Session,
+    prompt_set: PromptSet,
+    *,
+    q: str,
+    page: int,
+    sample_form: dict[str, str],
+    sample_errors: dict[str, str],
+) -> dict[str, Any]:
     prompts, total = search_prompts(
-        session=session, prompt_set_id=set_id, query=q, page=page, per_page=PER_PAGE
+        session=session, prompt_set_id=prompt_set.id or 0, query=q, page=page, per_page=PER_PAGE
     )
-    context = {
+    return {
         "set": prompt_set,
         "prompts": prompts,
         "total": total,
@@ -154,13 +159,22 @@ def prompt_set_page(
         "page": max(page, 1),
         "pages": max(1, -(-total // PER_PAGE)),
         "parent": session.get(PromptSet, prompt_set.parent_id) if prompt_set.parent_id else None,
-        "sample_errors": {},
-        "sample_form": {
-            "size": min(100, prompt_set.prompt_count),
-            "seed": 0,
-            "name": f"{prompt_set.name} (sample)",
-        },
+        "sample_errors": sample_errors,
+        "sample_form": sample_form,
     }
+
+
+@router.get("/{set_id}")
+def prompt_set_page(
+    request: Request, session: SessionDep, user: Viewer, set_id: int, q: str = "", page: int = 1
+) -> Response:
+    prompt_set = _load(session, set_id)
+    form = {
+        "size": str(min(100, prompt_set.prompt_count)),
+        "seed": "0",
+        "name": f"{prompt_set.name} (sample)",
+    }
+    context = _page_context(session, prompt_set, q=q, page=page, sample_form=form, sample_errors={})
     block = "results" if request.headers.get("hx-target") == "results" else None
     return render(request, "prompt_sets/page.html", context, block=block)
 
@@ -211,16 +225,7 @@ def sample(
         else:
             session.commit()
             return RedirectResponse(f"/prompt-sets/{new_set.id}", status_code=303)
-    prompts, total = search_prompts(session=session, prompt_set_id=set_id, per_page=PER_PAGE)
-    context = {
-        "set": prompt_set,
-        "prompts": prompts,
-        "total": total,
-        "q": "",
-        "page": 1,
-        "pages": max(1, -(-total // PER_PAGE)),
-        "parent": None,
-        "sample_errors": errors,
-        "sample_form": form,
-    }
+    context = _page_context(
+        session, prompt_set, q="", page=1, sample_form=form, sample_errors=errors
+    )
     return render(request, "prompt_sets/page.html", context, status_code=400)

@@ -283,3 +283,27 @@ def test_deleting_a_set_removes_its_prompts_and_keeps_its_samples(
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "prompt_set.delete")).one()
     assert event.details["name"] == "to delete" and event.actor_id == users[Role.AUTHOR].id
     assert client.get(f"/prompt-sets/{source_id}").status_code == 404
+
+
+def test_a_refused_sample_keeps_the_page_as_it_was(
+    make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
+) -> None:
+    from app.prompt_files import ParsedPrompt
+    from app.prompt_sets import store_prompt_set
+
+    source = store_prompt_set(
+        session=session,
+        name="parent set",
+        prompts=[ParsedPrompt(text=f"p{i}", context=None, line=i, metadata={}) for i in range(3)],
+    )
+    session.commit()
+    client = make_client(Role.AUTHOR)
+    made = post(
+        client, f"/prompt-sets/{source.id}/sample", data={"size": "2", "seed": "1", "name": "child"}
+    )
+    child_id = int(made.headers["location"].rsplit("/", 1)[1])
+    refused = post(
+        client, f"/prompt-sets/{child_id}/sample", data={"size": "9", "seed": "1", "name": "x"}
+    )
+    assert refused.status_code == 400 and "only 2 prompts" in refused.text
+    assert f'href="/prompt-sets/{source.id}">parent set</a>' in refused.text
