@@ -30,7 +30,7 @@ from app.constitutions import (
     validate_turns,
 )
 from app.db import SessionDep
-from app.models import Constitution, ConstitutionVersion, FewShotConversation, Principle, User
+from app.models import Constitution, ConstitutionVersion, FewShotConversation, Principle
 from app.recipe.documents import PrincipleDoc
 from app.recipe.formats import write_anthropic, write_huggingface, write_project
 from app.recipe.messages import (
@@ -387,59 +387,6 @@ def _turns(roles: list[str], contents: list[str]) -> list[dict[str, str]]:
     ]
 
 
-@router.post("/{version_id}/few-shots")
-def add_few_shot(
-    request: Request,
-    session: SessionDep,
-    user: Author,
-    version_id: int,
-    lock_version: Annotated[int, Form()],
-    title: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "critique-revision",
-    role: Annotated[list[str] | None, Form()] = None,
-    content: Annotated[list[str] | None, Form()] = None,
-) -> Response:
-    return _save_few_shot(
-        request,
-        session,
-        user,
-        version_id,
-        None,
-        lock_version,
-        title,
-        kind,
-        role or [],
-        content or [],
-    )
-
-
-@router.post("/{version_id}/few-shots/{few_shot_id}")
-def update_few_shot(
-    request: Request,
-    session: SessionDep,
-    user: Author,
-    version_id: int,
-    few_shot_id: int,
-    lock_version: Annotated[int, Form()],
-    title: Annotated[str, Form()] = "",
-    kind: Annotated[str, Form()] = "critique-revision",
-    role: Annotated[list[str] | None, Form()] = None,
-    content: Annotated[list[str] | None, Form()] = None,
-) -> Response:
-    return _save_few_shot(
-        request,
-        session,
-        user,
-        version_id,
-        few_shot_id,
-        lock_version,
-        title,
-        kind,
-        role or [],
-        content or [],
-    )
-
-
 def _load_few_shot(
     session: Session, version: ConstitutionVersion, few_shot_id: int
 ) -> FewShotConversation:
@@ -449,22 +396,25 @@ def _load_few_shot(
     return few_shot
 
 
-def _save_few_shot(
+@router.post("/{version_id}/few-shots")
+@router.post("/{version_id}/few-shots/{few_shot_id}")
+def save_few_shot_form(
     request: Request,
-    session: Session,
-    user: User,
+    session: SessionDep,
+    user: Author,
     version_id: int,
-    few_shot_id: int | None,
-    lock_version: int,
-    title: str,
-    kind: str,
-    roles: list[str],
-    contents: list[str],
+    lock_version: Annotated[int, Form()],
+    few_shot_id: int | None = None,
+    title: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "critique-revision",
+    role: Annotated[list[str] | None, Form()] = None,
+    content: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
+    """Adds a few-shot conversation, or saves the one named in the path."""
     version = load_version(session, version_id)
     _refuse_if_published(version)
     few_shot = _load_few_shot(session, version, few_shot_id) if few_shot_id is not None else None
-    turns = _turns(roles, contents)
+    turns = _turns(role or [], content or [])
 
     def refuse(problem: str, status_code: int) -> Response:
         context = version_context(
