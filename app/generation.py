@@ -116,7 +116,13 @@ def launch_choices(*, session: Session) -> LaunchChoices:
     return LaunchChoices(
         versions=[(v, f"{c.name} {v.label}") for v, c in versions],
         prompt_sets=list(session.exec(select(PromptSet).order_by(col(PromptSet.id).desc()))),
-        models=list(session.exec(select(LanguageModel).order_by(col(LanguageModel.name)))),
+        models=list(
+            session.exec(
+                select(LanguageModel)
+                .where(LanguageModel.kind == "policy")
+                .order_by(col(LanguageModel.name))
+            )
+        ),
     )
 
 
@@ -149,8 +155,13 @@ def validate_launch(
         select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set.id)
     ).one():
         errors["prompt_set_id"] = "This prompt set is empty."
-    if session.get(LanguageModel, int(form["model_id"] or 0)) is None:
+    model = session.get(LanguageModel, int(form["model_id"] or 0))
+    if model is None:
         errors["model_id"] = "Choose a model."
+    elif model.kind != "policy":
+        errors["model_id"] = (
+            f"{model.name} is a reward model: it scores replies, it cannot write them."
+        )
     for name, (kind, low, high) in NUMBER_FIELDS.items():
         raw = form.get(name, "").strip()
         try:

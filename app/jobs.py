@@ -15,6 +15,8 @@ from app.timeutil import utcnow
 TASKS: dict[str, tuple[str, str]] = {
     "import_prompts": ("worker.tasks.run_import_prompts", "cpu"),
     "generate": ("worker.tasks.run_generation", "gpu"),
+    "build_dataset": ("worker.tasks.run_build_dataset", "cpu"),
+    "train": ("worker.tasks.run_training", "gpu"),
 }
 
 

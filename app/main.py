@@ -13,12 +13,14 @@ from app.routes import (
     admin,
     auth,
     constitutions,
+    datasets,
     generation,
     jobs,
     models,
     prompt_sets,
     run_stats,
     traces,
+    training,
     versions,
 )
 from app.settings import PROJECT_ROOT, get_settings
@@ -46,6 +48,8 @@ def create_app() -> FastAPI:
         jobs,
         run_stats,
         traces,
+        datasets,
+        training,
     ):
         app.include_router(module.router)
 

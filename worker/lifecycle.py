@@ -104,9 +104,15 @@ def running_job(
     context = JobContext(job_id=job_id, parameters=parameters, progress=progress, result={})
     try:
         yield context
-    except JobCancelled:
+    except JobCancelled as cancelled:
+        # What the job kept before it stopped (a training checkpoint, say) stays on the row.
         _update(
-            engine, job_id, status=JobStatus.CANCELLED, finished_at=utcnow(), message="cancelled"
+            engine,
+            job_id,
+            status=JobStatus.CANCELLED,
+            finished_at=utcnow(),
+            message=str(cancelled) or "cancelled",
+            result=context.result,
         )
     except Exception as exc:
         _update(

@@ -77,6 +77,20 @@ def run_generation_task(self: Task, job_id: int) -> None:
     run_stage(job_id, self.request.id, run_generation)
 
 
+@celery_app.task(name="worker.tasks.run_build_dataset", bind=True)
+def run_build_dataset_task(self: Task, job_id: int) -> None:
+    from worker.dataset_build import build_dataset
+
+    run_stage(job_id, self.request.id, build_dataset)
+
+
+@celery_app.task(name="worker.tasks.run_training", bind=True)
+def run_training_task(self: Task, job_id: int) -> None:
+    from worker.training_job import run_training
+
+    run_stage(job_id, self.request.id, run_training)
+
+
 def run_stage(job_id: int, task_id: str | None, stage: Any) -> None:
     engine = get_engine()
     settings = get_settings()

@@ -8,6 +8,7 @@ from app.models.constitutions import (
     Principle,
     VersionState,
 )
+from app.models.datasets import Dataset, JobMetric
 from app.models.generation import LanguageModel, Review, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
 from app.models.prompts import Prompt, PromptSet
@@ -17,8 +18,10 @@ __all__ = [
     "AuditEvent",
     "Constitution",
     "ConstitutionVersion",
+    "Dataset",
     "FewShotConversation",
     "Job",
+    "JobMetric",
     "JobStatus",
     "LanguageModel",
     "Principle",

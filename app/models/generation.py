@@ -20,7 +20,11 @@ class LanguageModel(SQLModel, table=True):
     # The name of an environment variable holding the API key: the key itself is never stored.
     api_key_env: str = Field(default="", max_length=100)
     description: str = Field(default="", max_length=2000)
+    # "policy" models generate; "reward" models (sequence classification) only score.
+    kind: str = Field(default="policy", max_length=16)
+    # Lineage of a trained model: the model it started from, the data and the training job.
     parent_id: int | None = Field(default=None, foreign_key="language_model.id")
+    dataset_id: int | None = Field(default=None, foreign_key="dataset.id")
     job_id: int | None = Field(default=None, foreign_key="job.id")
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)

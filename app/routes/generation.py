@@ -36,13 +36,18 @@ def _form_page(
 
 @router.get("")
 def launch_form(
-    request: Request, session: SessionDep, user: Author, version: str = "", prompt_set: str = ""
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    version: str = "",
+    prompt_set: str = "",
+    model: str = "",
 ) -> Response:
     form = {
         **DEFAULTS,
         "constitution_version_id": version,
         "prompt_set_id": prompt_set,
-        "model_id": "",
+        "model_id": model,
     }
     return _form_page(request, session, form, {})
 

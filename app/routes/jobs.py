@@ -12,6 +12,7 @@ from app.models import Job
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
 from app.templating import is_htmx, render
+from app.training import metric_curves
 from app.users import username_of, usernames
 
 router = APIRouter(prefix="/jobs")
@@ -49,6 +50,7 @@ def _status_context(session: Session, job: Job) -> dict[str, object]:
     )
     return {
         "job": job,
+        "curves": metric_curves(session=session, job_id=job.id or 0) if job.kind == "train" else [],
         "traces": traces,
         "trace_count": trace_count,
         "resumable": job.kind in RESUMABLE,

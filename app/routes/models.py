@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from app.auth import Author, Viewer
 from app.db import SessionDep
 from app.generation import BACKENDS, register_model, validate_model
-from app.models import LanguageModel
+from app.models import Dataset, LanguageModel
 from app.templating import render
 
 router = APIRouter(prefix="/models")
@@ -18,9 +18,12 @@ def _page(
 ) -> Response:
     models = session.exec(select(LanguageModel).order_by(col(LanguageModel.name))).all()
     names = {m.id: m.name for m in models}
+    dataset_ids = {m.dataset_id for m in models if m.dataset_id}
+    datasets = session.exec(select(Dataset).where(col(Dataset.id).in_(dataset_ids))).all()
     context = {
         "models": models,
         "names": names,
+        "dataset_names": {d.id: d.name for d in datasets},
         "backends": BACKENDS,
         "form": form,
         "errors": errors,

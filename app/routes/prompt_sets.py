@@ -1,6 +1,3 @@
-import shutil
-import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
@@ -22,6 +19,7 @@ from app.prompt_sets import (
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
 from app.templating import render
+from app.uploads import save_upload, upload_error
 
 router = APIRouter(prefix="/prompt-sets")
 
@@ -58,16 +56,6 @@ def import_form(
     return _import_form(request, {"name": name, "format": format, "field": field, "column": column})
 
 
-def _save_upload(upload: UploadFile) -> Path:
-    """Copies the upload under DATA_DIR; the import job reads it from there."""
-    folder = get_settings().upload_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}{''.join(Path(upload.filename or '').suffixes)[-16:]}"
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, length=1024 * 1024)
-    return path
-
-
 @router.post("/import")
 def import_prompt_set(
     request: Request,
@@ -89,7 +77,6 @@ def import_prompt_set(
         "description": description,
     }
     errors: dict[str, str] = {}
-    limit_mb = get_settings().MAX_UPLOAD_MB
     if not form["name"]:
         errors["name"] = "Give the set a name."
     elif len(form["name"]) > 200:
@@ -100,18 +87,13 @@ def import_prompt_set(
         errors["field"] = "Name the JSON field that holds the prompt."
     elif format == PromptFormat.CSV and not form["column"]:
         errors["column"] = "Name the CSV column that holds the prompt."
-    if file is None or not file.filename:
-        errors["file"] = "Choose a file to upload."
-    elif file.size is not None and file.size == 0:
-        errors["file"] = f"'{file.filename}' is empty."
-    elif file.size is not None and file.size > limit_mb * 1024 * 1024:
-        errors["file"] = (
-            f"'{file.filename}' is {file.size / 2**20:.1f} MB, over the {limit_mb} MB limit."
-        )
+    file_error = upload_error(file, required=True)
+    if file_error:
+        errors["file"] = file_error
     if errors or file is None:
         return _import_form(request, form, errors)
 
-    path = _save_upload(file)
+    path = save_upload(file)
     spec = ImportSpec(
         format=PromptFormat(format), field=form["field"] or None, column=form["column"] or None
     )

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.constitutions import create_constitution, few_shots_of, principles_of, start_draft
-from app.models import Job, LanguageModel, Prompt, Role, Trace, User
+from app.models import Dataset, Job, LanguageModel, Prompt, Role, Trace, User
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, FewShotDoc, PrincipleDoc
@@ -48,6 +48,13 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/generate"): Role.AUTHOR,
     ("POST", "/generate"): Role.AUTHOR,
     ("POST", "/jobs/{job_id}/resume"): Role.AUTHOR,
+    ("GET", "/datasets"): Role.VIEWER,
+    ("POST", "/datasets"): Role.AUTHOR,
+    ("GET", "/datasets/{dataset_id}"): Role.VIEWER,
+    ("GET", "/datasets/{dataset_id}/status"): Role.VIEWER,
+    ("GET", "/datasets/{dataset_id}/download/{fmt}"): Role.VIEWER,
+    ("GET", "/training"): Role.AUTHOR,
+    ("POST", "/training"): Role.AUTHOR,
     ("GET", "/constitutions"): Role.VIEWER,
     ("POST", "/constitutions"): Role.AUTHOR,
     ("GET", "/constitutions/import"): Role.AUTHOR,
@@ -124,6 +131,8 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
         final_reply="b",
     )
     session.add(trace)
+    dataset = Dataset(name="d", source_job_ids=[job.id or 0])
+    session.add(dataset)
     session.commit()
     few_shot = few_shots_of(session=session, version=draft)[0]
     assert prompt_set.id and job.id and users[Role.VIEWER].id
@@ -137,6 +146,7 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
         "few_shot_id": few_shot.id or 0,
         "published_id": version.id or 0,
         "trace_id": trace.id or 0,
+        "dataset_id": dataset.id or 0,
     }
 
 
@@ -163,7 +173,7 @@ def test_role_matrix(
     for (method, path), minimum in sorted(
         EXPECTED.items(), key=lambda item: (item[0][1] == "/logout", item[0][1].endswith("/delete"))
     ):
-        url = (path + QUERIES.get(path, "")).format(**objects)
+        url = (path + QUERIES.get(path, "")).format(**objects, fmt="jsonl")
         if method == "GET":
             response = client.get(url)
         else:

@@ -1,0 +1,161 @@
+"""Launching training from the browser's form, its curves on the job page, the model registry."""
+
+import re
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from app.models import Dataset, Job, JobMetric, JobStatus, LanguageModel, Role, User
+from tests.conftest import RecordingQueue, post
+
+
+def make_dataset(session: Session, **counts: int) -> Dataset:
+    dataset = Dataset(
+        name="built", status="ready", folder="/nowhere", counts=counts, source_job_ids=[]
+    )
+    session.add(dataset)
+    session.commit()
+    return dataset
+
+
+def make_model(session: Session, name: str = "base", **fields: str) -> LanguageModel:
+    model = LanguageModel(name=name, backend="transformers", path="/models/base", **fields)
+    session.add(model)
+    session.commit()
+    return model
+
+
+def form_for(client: TestClient, **query: str) -> dict[str, str]:
+    """The launch form's fields as the page fills them in (inputs, checked boxes, selections)."""
+    page = client.get("/training", params=query).text
+    form = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', page))
+    form.update(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+    for name in re.findall(r'<input type="checkbox" name="(\w+)" value="1" checked>', page):
+        form[name] = "1"
+    for select, body in re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', page, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', body)
+        form[select] = chosen.group(1) if chosen else ""
+    return form
+
+
+def test_presets_fill_the_form_and_a_valid_launch_queues_a_gpu_job(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    base = make_model(session)
+    dataset = make_dataset(session, train_sft=10, train_prefs=8)
+    author = make_client(Role.AUTHOR)
+    hf = form_for(author, method="dpo", preset="hf-7b", model=str(base.id), dataset=str(dataset.id))
+    assert hf["learning_rate"] == "5e-07" and hf["beta"] == "0.1" and hf["num_train_epochs"] == "3"
+    smoke = form_for(author, method="sft", preset="cpu-smoke")
+    assert smoke["max_steps"] != "-1"
+
+    form = form_for(
+        author, method="dpo", preset="cpu-smoke", model=str(base.id), dataset=str(dataset.id)
+    )
+    response = post(author, "/training", data=form)
+    assert response.status_code == 303, response.text
+    job = session.get(Job, int(response.headers["location"].rsplit("/", 1)[1]))
+    assert job is not None and job.kind == "train" and job.queue == "gpu"
+    assert queue.sent[-1] == ("worker.tasks.run_training", job.id, "gpu")
+    assert job.parameters["spec"]["method"] == "dpo"
+    assert job.parameters["spec"]["learning_rate"] == float(form["learning_rate"])
+    assert job.parameters["output_name"] == f"base-dpo-d{dataset.id}"
+
+
+def test_bad_launches_are_refused_with_the_field_and_the_reason(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    base = make_model(session)
+    served = make_model(session, "served", backend="openai", base_url="http://127.0.0.1:1/v1")
+    sft_only = make_dataset(session, train_sft=10)
+    author = make_client(Role.AUTHOR)
+    form = form_for(author, method="dpo", preset="cpu-smoke")
+
+    no_prefs = post(
+        author, "/training", data={**form, "base_model_id": base.id, "dataset_id": sft_only.id}
+    )
+    assert no_prefs.status_code == 400
+    assert "has no train_prefs rows, which DPO trains on" in no_prefs.text
+
+    over_http = post(
+        author,
+        "/training",
+        data={**form, "base_model_id": served.id, "dataset_id": sft_only.id, "method": "sft"},
+    )
+    assert "training needs a local model" in over_http.text
+
+    numbers = post(
+        author,
+        "/training",
+        data={
+            **form,
+            "base_model_id": base.id,
+            "dataset_id": sft_only.id,
+            "method": "sft",
+            "learning_rate": "fast",
+            "max_steps": "0",
+        },
+    )
+    assert numbers.status_code == 400
+    assert "A number from" in numbers.text and "At least 1 step" in numbers.text
+    assert not queue.sent
+
+
+def test_a_training_job_page_draws_its_metrics_as_curves(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+) -> None:
+    job = Job(kind="train", queue="gpu", status=JobStatus.RUNNING, parameters={"dataset_id": 1})
+    session.add(job)
+    session.commit()
+    for step, loss in [(1, 2.0), (2, 1.5), (3, 1.0)]:
+        session.add(JobMetric(job_id=job.id or 0, step=step, name="loss", value=loss))
+        session.add(JobMetric(job_id=job.id or 0, step=step, name="epoch", value=step / 3))
+    session.add(JobMetric(job_id=job.id or 0, step=3, name="rewards/margins", value=0.2))
+    session.commit()
+    viewer = make_client(Role.VIEWER)
+    status = viewer.get(f"/jobs/{job.id}/status").text
+    assert 'data-metric="loss" data-points="3"' in status
+    assert 'data-metric="rewards/margins" data-points="1"' in status
+    assert 'data-metric="epoch"' not in status
+    # The curve runs from the top left (highest loss) to the bottom right (lowest).
+    points = re.search(r'data-metric="loss".*?points="([^"]+)"', status, re.S)
+    assert points is not None and points.group(1) == "0.0,0.0 150.0,50.0 300.0,100.0"
+    assert 'hx-trigger="load delay:1s"' in status  # it keeps polling while the job runs
+
+
+def test_the_registry_shows_a_trained_models_lineage(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+) -> None:
+    base = make_model(session)
+    dataset = make_dataset(session, train_sft=3)
+    job = Job(kind="train", queue="gpu", status=JobStatus.SUCCEEDED)
+    session.add(job)
+    session.commit()
+    trained = make_model(session, "trained")
+    trained.parent_id, trained.dataset_id, trained.job_id = base.id, dataset.id, job.id
+    reward = make_model(session, "judge")
+    reward.kind = "reward"
+    session.add_all([trained, reward])
+    session.commit()
+    page = make_client(Role.AUTHOR).get("/models").text
+    row = re.search(rf'<tr data-model="{trained.id}".*?</tr>', page, re.S)
+    assert row is not None
+    assert "from base" in row.group(0) and f'href="/datasets/{dataset.id}"' in row.group(0)
+    assert f'href="/jobs/{job.id}"' in row.group(0)
+    assert f'href="/generate?model={trained.id}"' in row.group(0)
+    judge = re.search(rf'<tr data-model="{reward.id}".*?</tr>', page, re.S)
+    assert judge is not None and "/generate?model=" not in judge.group(0)
+    launch = make_client(Role.AUTHOR).get("/generate", params={"model": trained.id}).text
+    assert f'<option value="{trained.id}" selected>trained</option>' in launch
+    assert ">judge<" not in launch

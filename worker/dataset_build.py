@@ -1,0 +1,94 @@
+"""The dataset build job: reads the runs, filters and splits the rows, writes files and a card."""
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.dataset_builds import load_trace_records, options_from_json, source_runs
+from app.datasets.card import CardInfo, render_card
+from app.datasets.export import write_all
+from app.datasets.helpful_files import parse_helpful_file
+from app.datasets.rows import build_rows
+from app.models import Dataset
+from app.settings import get_settings
+from app.timeutil import utcnow
+from app.users import username_of
+from worker.lifecycle import JobContext
+
+
+def dataset_folder(dataset_id: int) -> Path:
+    return get_settings().DATA_DIR / "datasets" / str(dataset_id)
+
+
+def build_dataset(engine: Engine, context: JobContext) -> None:
+    dataset_id = int(context.parameters["dataset_id"])
+    try:
+        _build(engine, context, dataset_id)
+    except Exception:
+        with Session(engine) as session:
+            dataset = session.get(Dataset, dataset_id)
+            if dataset is not None:
+                dataset.status = "failed"
+                session.add(dataset)
+                session.commit()
+        raise
+
+
+def _build(engine: Engine, context: JobContext, dataset_id: int) -> None:
+    context.progress(0, None, "reading the runs")
+    with Session(engine) as session:
+        dataset = session.get(Dataset, dataset_id)
+        if dataset is None:
+            raise LookupError(f"dataset {dataset_id} does not exist")
+        options = options_from_json(dataset.options)
+        records = load_trace_records(session=session, job_ids=dataset.source_job_ids)
+        sources = source_runs(session=session, job_ids=dataset.source_job_ids)
+        author = username_of(session=session, user_id=dataset.created_by_id, default="unknown")
+        name, description = dataset.name, dataset.description
+        helpful_source = dataset.helpful_source or None
+    helpful_path = context.parameters.get("helpful_path") or ""
+    helpful = (
+        parse_helpful_file(
+            Path(helpful_path), max_rows=options.helpful_max_rows, source_name=helpful_source
+        )
+        if helpful_path and options.helpful_max_rows
+        else []
+    )
+    context.progress(0, len(records), f"filtering {len(records)} traces")
+    built = build_rows(records, helpful, options)
+    if built.total_rows == 0:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in built.dropped.items())
+        raise ValueError(f"no rows are left after filtering ({reasons or 'no traces'})")
+    card = render_card(
+        CardInfo(
+            name=name,
+            description=description,
+            sources=sources,
+            options=options,
+            counts=built.counts,
+            dropped=built.dropped,
+            helpful_source=helpful_source,
+            created_by=author,
+            created_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )
+    context.progress(len(records), len(records), f"writing {built.total_rows} rows")
+    folder = dataset_folder(dataset_id)
+    write_all(built.splits, card, folder)
+    with Session(engine) as session:
+        dataset = session.get(Dataset, dataset_id)
+        assert dataset is not None
+        dataset.counts = built.counts
+        dataset.dropped = built.dropped
+        dataset.row_count = built.total_rows
+        dataset.folder = str(folder)
+        dataset.card = card
+        dataset.status = "ready"
+        session.add(dataset)
+        session.commit()
+    if helpful_path:
+        Path(helpful_path).unlink(missing_ok=True)
+    context.result["dataset_id"] = dataset_id
+    context.result["rows"] = built.total_rows
+    context.progress(len(records), len(records), f"wrote {built.total_rows} rows")

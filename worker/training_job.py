@@ -1,0 +1,149 @@
+"""The training job: resolves the base model and dataset by id, trains, registers the result."""
+
+import math
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app.audit import record_event
+from app.models import Dataset, Job, JobMetric, LanguageModel
+from app.settings import get_settings
+from worker.backends.local_models import resolve_model_folder
+from worker.lifecycle import JobCancelled, JobContext
+from worker.training.presets import Method, TrainingSpec
+from worker.training.run import BaseModelError, train_model
+
+
+def trained_model_folder(job_id: int) -> Path:
+    return get_settings().DATA_DIR / "trained" / f"job-{job_id}"
+
+
+class MetricWriter:
+    """Stores reported metrics as JobMetric rows, one short transaction per report."""
+
+    def __init__(self, engine: Engine, job_id: int) -> None:
+        self.engine, self.job_id = engine, job_id
+
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        rows = [
+            JobMetric(job_id=self.job_id, step=step, name=name[:64], value=float(value))
+            for name, value in metrics.items()
+            # NaN cannot be stored everywhere (and cannot be drawn); divergence is reported
+            # by the training loop itself.
+            if math.isfinite(value)
+        ]
+        if rows:
+            with Session(self.engine) as session:
+                session.add_all(rows)
+                session.commit()
+
+
+class CancelWatch:
+    """Answers "should training stop?" from the job row, reading it at most once a second."""
+
+    def __init__(self, engine: Engine, job_id: int, every_seconds: float = 1.0) -> None:
+        self.engine, self.job_id, self.every = engine, job_id, every_seconds
+        self.requested = threading.Event()
+        self._checked_at = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if not self.requested.is_set() and now - self._checked_at >= self.every:
+            self._checked_at = now
+            with Session(self.engine) as session:
+                job = session.get(Job, self.job_id)
+                if job is None or job.cancel_requested:
+                    self.requested.set()
+        return self.requested.is_set()
+
+
+def run_training(engine: Engine, context: JobContext) -> None:
+    params = context.parameters
+    spec = TrainingSpec.from_dict(params["spec"])
+    with Session(engine) as session:
+        base = session.get(LanguageModel, int(params["base_model_id"]))
+        dataset = session.get(Dataset, int(params["dataset_id"]))
+        if base is None:
+            raise BaseModelError(f"base model {params['base_model_id']} does not exist")
+        if dataset is None or dataset.status != "ready":
+            raise LookupError(f"dataset {params['dataset_id']} does not exist or is not built")
+        base_name, base_path, base_id = base.name, base.path, base.id
+        dataset_folder, dataset_name = Path(dataset.folder), dataset.name
+    if base.backend != "transformers":
+        raise BaseModelError(f"{base_name} is served over HTTP; training needs a local model")
+    context.progress(0, None, f"loading {base_name}")
+    try:
+        base_folder = resolve_model_folder(base_path, get_settings().DATA_DIR / "models")
+    except Exception as exc:
+        raise BaseModelError(f"cannot load base model {base_name}: {exc}") from exc
+
+    watch = CancelWatch(engine, context.job_id)
+
+    def progress(step: int, total: int, message: str) -> None:
+        try:
+            context.progress(step, total, message)
+        except JobCancelled:
+            # Raising inside the trainer would lose the model; stop at the step's end instead.
+            watch.requested.set()
+
+    output_dir = trained_model_folder(context.job_id)
+    outcome = train_model(
+        spec,
+        base_model_folder=base_folder,
+        dataset_folder=dataset_folder,
+        output_dir=output_dir,
+        report=MetricWriter(engine, context.job_id),
+        should_stop=watch,
+        progress=progress,
+    )
+    context.result.update(
+        output_dir=str(outcome.output_dir),
+        steps=outcome.steps,
+        train_rows=outcome.train_rows,
+        seconds=round(outcome.seconds, 1),
+        final_metrics=outcome.final_metrics,
+    )
+    if outcome.stopped_early:
+        raise JobCancelled(
+            f"cancelled at step {outcome.steps}; the model at that step is kept in "
+            f"{outcome.output_dir} (not registered)"
+        )
+    with Session(engine) as session:
+        name = str(params.get("output_name") or f"{base_name}-{spec.method.value}-{context.job_id}")
+        if session.exec(select(LanguageModel).where(LanguageModel.name == name)).first():
+            name = f"{name}-job{context.job_id}"
+        model = LanguageModel(
+            name=name,
+            backend="transformers",
+            path=str(outcome.output_dir),
+            kind="reward" if spec.method == Method.REWARD else "policy",
+            description=(
+                f"{spec.method.value.upper()} of {base_name} on dataset '{dataset_name}' "
+                f"({outcome.train_rows} rows, {outcome.steps} steps)"
+            ),
+            parent_id=base_id,
+            dataset_id=int(params["dataset_id"]),
+            job_id=context.job_id,
+            created_by_id=params.get("user_id"),
+        )
+        session.add(model)
+        session.flush()
+        record_event(
+            session=session,
+            actor=params.get("user_id"),
+            action="model.register",
+            object_type="model",
+            object_id=model.id,
+            name=name,
+            job_id=context.job_id,
+            parent_id=base_id,
+        )
+        session.commit()
+        context.result["model_id"] = model.id
+        context.result["model_name"] = name
+    context.progress(
+        outcome.steps, outcome.steps, f"trained {outcome.steps} steps; registered {name}"
+    )
