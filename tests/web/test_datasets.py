@@ -68,9 +68,8 @@ def test_a_dataset_is_built_from_reviewed_runs_and_downloads_in_every_format(
 
     counted = post(author, "/datasets", data={**BUILD_FORM, "runs": [run.id], "action": "preview"})
     assert counted.status_code == 200
-    assert (
-        "<strong>5</strong> rows" in counted.text.replace("\n", " ") or "5</strong>" in counted.text
-    )
+    assert "<strong>10</strong> rows" in counted.text
+    assert "train_sft 5, test_sft 0, train_prefs 5, test_prefs 0" in counted.text
     assert "1 rejected by review" in counted.text
     assert not session.exec(select(Dataset)).all() and not queue.sent
 
@@ -163,4 +162,4 @@ def test_a_bad_helpful_file_is_refused_with_its_line(
         data={**BUILD_FORM, "runs": [run.id], "helpful_max_rows": "5", "action": "preview"},
         files={"helpful_file": ("helpful.jsonl", (good + "\n").encode(), "application/jsonl")},
     )
-    assert mixed.status_code == 200 and "<strong>3</strong> rows" in mixed.text
+    assert mixed.status_code == 200 and "train_sft 3," in mixed.text

@@ -20,7 +20,9 @@ def make_dataset(session: Session, **counts: int) -> Dataset:
 
 
 def make_model(session: Session, name: str = "base", **fields: str) -> LanguageModel:
-    model = LanguageModel(name=name, backend="transformers", path="/models/base", **fields)
+    model = LanguageModel(
+        **{"backend": "transformers", "path": "/models/base", **fields, "name": name}
+    )
     session.add(model)
     session.commit()
     return model
@@ -127,7 +129,7 @@ def test_a_training_job_page_draws_its_metrics_as_curves(
     assert 'data-metric="rewards/margins" data-points="1"' in status
     assert 'data-metric="epoch"' not in status
     # The curve runs from the top left (highest loss) to the bottom right (lowest).
-    points = re.search(r'data-metric="loss".*?points="([^"]+)"', status, re.S)
+    points = re.search(r'data-metric="loss".*?<polyline[^>]*points="([^"]+)"', status, re.S)
     assert points is not None and points.group(1) == "0.0,0.0 150.0,50.0 300.0,100.0"
     assert 'hx-trigger="load delay:1s"' in status  # it keeps polling while the job runs
 
