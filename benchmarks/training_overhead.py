@@ -98,7 +98,7 @@ def accounted(training_pid: int, our_pids: list[int]) -> Iterator[dict[str, floa
     result["seconds"] = time.time() - started
     result["cpu"] = process_cpu_seconds(training_pid) - training
     ours_used = sum(process_cpu_seconds(p) - c for p, c in zip(our_pids, ours, strict=True))
-    result["others"] = max(0.0, machine_busy_seconds() - busy - ours_used)
+    result["others"] = max(0.0, machine_busy_seconds() - busy - result["cpu"] - ours_used)
 
 
 # --- preparing the model and the data ----------------------------------------------------------
@@ -334,13 +334,13 @@ def table(runs: dict[str, list[Measure]], threads: int) -> list[str]:
     ]
     for name, measures in runs.items():
         median = statistics.median(m.seconds for m in measures)
-        ours = statistics.median(m.cpu_seconds / (m.seconds * threads) for m in measures)
-        others = statistics.median(m.others_cpu_seconds / (m.seconds * cpus) for m in measures)
         each = ", ".join(f"{m.seconds:.1f}" for m in measures)
-        lines.append(
-            f"| {name} | {each} | {median:.1f} | {ours:.0%} / {others:.0%} "
-            f"| {median / direct_s:.3f} |"
+        shares = ", ".join(
+            f"{m.cpu_seconds / (m.seconds * threads):.0%} / "
+            f"{m.others_cpu_seconds / (m.seconds * cpus):.0%}"
+            for m in measures
         )
+        lines.append(f"| {name} | {each} | {median:.1f} | {shares} | {median / direct_s:.3f} |")
     for part, label in (
         ("job", "app: job started -> finished"),
         ("train_model", "app: train_model"),
@@ -349,6 +349,11 @@ def table(runs: dict[str, list[Measure]], threads: int) -> list[str]:
         median = statistics.median(values)
         each = ", ".join(f"{v:.1f}" for v in values)
         lines.append(f"| {label} | {each} | {median:.1f} | | {median / direct_s:.3f} |")
+    pairs = [a.seconds / d.seconds for d, a in zip(runs["direct"], runs["app"], strict=True)]
+    lines.append(
+        f"| app / direct, run by run | {', '.join(f'{p:.2f}' for p in pairs)} | | "
+        f"| {statistics.median(pairs):.3f} |"
+    )
     return lines
 
 

@@ -38,11 +38,16 @@ def launch_form(
     method: str = "sft",
     preset: str = "cpu-smoke",
     output_name: str = "",
+    base_model_id: str = "",
+    dataset_id: str = "",
 ) -> Response:
-    """The form, its numbers filled from the preset (changing method or preset refills them)."""
+    """The form, its numbers filled from the preset (changing method or preset refills them).
+
+    Links pass `model` and `dataset`; the form's own refill sends its field names.
+    """
     form = {
-        "base_model_id": model,
-        "dataset_id": dataset,
+        "base_model_id": model or base_model_id,
+        "dataset_id": dataset or dataset_id,
         "method": method,
         "preset": preset,
         "output_name": output_name,
