@@ -44,3 +44,31 @@ def test_a_model_change_without_a_migration_is_noticed(tmp_path: Path) -> None:
         assert any("not_migrated" in str(diff) for diff in differences(url))
     finally:
         SQLModel.metadata.remove(extra)
+
+
+def test_models_registered_before_the_training_migration_become_policies(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    command.upgrade(alembic_config(url), "dc76ad088aae")  # the schema before datasets
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO language_model (name, backend, path, base_url, api_key_env, "
+                    "description, created_at) VALUES ('old', 'transformers', 'p', '', '', '', "
+                    "'2026-11-24 00:00:00')"
+                )
+            )
+        upgrade_to_head(url)
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT kind, dataset_id FROM language_model WHERE name = 'old'")
+            ).one()
+        assert tuple(row) == ("policy", None)
+    finally:
+        engine.dispose()
