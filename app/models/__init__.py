@@ -9,6 +9,7 @@ from app.models.constitutions import (
     VersionState,
 )
 from app.models.datasets import Dataset, JobMetric
+from app.models.feedback import Comparison, HumanLabel, ReplyPair
 from app.models.generation import LanguageModel, Review, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
 from app.models.prompts import Prompt, PromptSet
@@ -16,16 +17,19 @@ from app.models.users import Role, User, UserSession
 
 __all__ = [
     "AuditEvent",
+    "Comparison",
     "Constitution",
     "ConstitutionVersion",
     "Dataset",
     "FewShotConversation",
+    "HumanLabel",
     "Job",
     "JobMetric",
     "JobStatus",
     "LanguageModel",
     "Principle",
     "Prompt",
+    "ReplyPair",
     "PromptSet",
     "Review",
     "Role",

@@ -1,0 +1,244 @@
+"""The HHH labeller benchmark: parsing the paper's file, the settings, the table and the CLI."""
+
+import json
+import math
+import os
+
+# Nothing here may reach a model hub; set before transformers reads its settings.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from worker.backends.base import Conversation, Generation, GenerationParams
+from worker.evals.hhh import (
+    SETTINGS,
+    EvalResult,
+    HHHItem,
+    evaluate,
+    format_table,
+    load_hhh,
+    main,
+)
+from worker.pipeline.ai_feedback import COT_REQUEST
+
+HHH_FILE = Path(__file__).resolve().parents[3] / "shared/data/cai-paper/evals/hhh-dev.jsonl"
+if not HHH_FILE.is_file():
+    pytest.skip(f"the HHH file is not at {HHH_FILE}", allow_module_level=True)
+
+# A reply may itself end in "]" ("[your name]"): the brackets are the last three before the
+# next option or the end.
+_OPTIONS = re.compile(
+    r" \(A\) \[\[\[(?P<a>.*?)\]\]\]\n \(B\) \[\[\[(?P<b>.*)\]\]\](?:\n\n|$)", re.DOTALL
+)
+
+
+@pytest.fixture(scope="module")
+def items() -> list[HHHItem]:
+    return load_hhh(HHH_FILE)
+
+
+class Oracle:
+    """A Backend that knows the right replies; or, with always="A", always answers (A)."""
+
+    name = "oracle"
+
+    def __init__(self, items: Sequence[HHHItem], *, always: str = "", context_length: int = 10**6):
+        # A question recurs with other pairs of replies (the file ranks several replies two at
+        # a time), so a reply can be right in one item and wrong in the next: key by the pair.
+        self.right = {
+            (item.question.strip(), frozenset((item.reply_a, item.reply_b))): (
+                item.reply_a if item.correct == "A" else item.reply_b
+            )
+            for item in items
+        }
+        self.always = always
+        self.context_length = context_length
+        self.score_calls = 0
+        self.generate_calls = 0
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Generation]:
+        self.generate_calls += 1
+        return [Generation("I weigh both.", 5, 3, "stop") for _ in conversations]
+
+    def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        self.score_calls += 1
+        scores = []
+        for context, continuation in zip(contexts, continuations, strict=True):
+            letter = continuation[-2]
+            if self.always:
+                scores.append(0.0 if letter == self.always else -8.0)
+                continue
+            text = context[-1]["content"]
+            question = text[: text.index("Options:") + len("Options:")]
+            match = _OPTIONS.search(text)
+            assert match
+            key = (question, frozenset((match["a"], match["b"])))
+            right = self.right[key] == match[letter.lower()]
+            scores.append(0.0 if right else -8.0)
+        return scores
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_real_file_parses_and_round_trips(items: list[HHHItem]) -> None:
+    assert len(items) == 219
+    rows = [json.loads(line) for line in HHH_FILE.read_text(encoding="utf-8").splitlines()]
+    for item, row in zip(items, rows, strict=True):
+        assert item.prompt_text() == row["prompt"]
+        assert row["corrects"] == [f" ({item.correct})"]
+    assert [item.line for item in items[:3]] == [1, 2, 3]
+    assert {item.correct for item in items} == {"A", "B"}
+
+
+def test_the_question_is_a_user_turn_and_the_cue_moves_to_the_answer(
+    items: list[HHHItem],
+) -> None:
+    item = items[0]
+    [message] = item.messages()
+    assert message["role"] == "user"
+    text = message["content"]
+    assert text.startswith("Consider the following conversation between a human and an assistant:")
+    assert text.endswith(f" (B) [[[{item.reply_b}]]]")
+    assert "The answer is" not in text
+    assert text.count("Options:") == 1
+    assert item.messages(cot=True)[0]["content"] == f"{text}\n\n{COT_REQUEST}"
+
+
+def test_swapping_trades_the_replies_and_the_right_letter(items: list[HHHItem]) -> None:
+    item = items[0]
+    swapped = item.prompt_text(swapped=True)
+    assert swapped.startswith(item.question)
+    assert swapped.endswith(
+        f"Options:\n (A) [[[{item.reply_b}]]]\n (B) [[[{item.reply_a}]]]\n\nThe answer is:"
+    )
+    assert item.correct_letter() == item.correct
+    assert item.correct_letter(swapped=True) == ("A" if item.correct == "B" else "B")
+    match = _OPTIONS.search(item.messages(swapped=True)[0]["content"])
+    assert match and (match["a"], match["b"]) == (item.reply_b, item.reply_a)
+
+
+def test_bad_rows_name_their_line(tmp_path: Path, items: list[HHHItem]) -> None:
+    good = HHH_FILE.read_text(encoding="utf-8").splitlines()[0]
+    row = json.loads(good)
+    cases = {
+        "not JSON": "{",
+        'no "prompt"': json.dumps({"corrects": [" (A)"], "incorrects": [" (B)"]}),
+        "must end with": json.dumps({**row, "prompt": row["prompt"].replace("The answer is:", "")}),
+        "either way": json.dumps({**row, "incorrects": row["corrects"]}),
+    }
+    for problem, bad in cases.items():
+        path = tmp_path / "hhh.jsonl"
+        path.write_text(f"{good}\n\n{bad}\n", encoding="utf-8")
+        with pytest.raises(ValueError, match=f"hhh.jsonl line 3: .*{re.escape(problem)}"):
+            load_hhh(path)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no questions"):
+        load_hhh(empty)
+
+
+def test_a_backend_that_knows_the_answers_scores_full_marks(items: list[HHHItem]) -> None:
+    backend = Oracle(items)
+    names = ["plain", "order", "cot", "cot-order"]
+    results = evaluate(items, backend, [SETTINGS[name] for name in names])
+    assert [r.setting for r in results] == names
+    for result in results:
+        assert result.accuracy == 1.0
+        assert (result.n, result.skipped) == (219, 0)
+    # Clamped with chain of thought: the right answer gets 60%, no more.
+    assert results[0].mean_p_correct == pytest.approx(1 / (1 + math.exp(-8)))
+    assert results[2].mean_p_correct == pytest.approx(0.6)
+    # One score call per setting, one generate call per chain-of-thought setting.
+    assert (backend.score_calls, backend.generate_calls) == (4, 2)
+
+
+def test_a_backend_that_always_says_a_gets_the_share_of_a_answers(items: list[HHHItem]) -> None:
+    share = sum(item.correct == "A" for item in items) / len(items)
+    plain, order = evaluate(
+        items, Oracle(items, always="A"), [SETTINGS["plain"], SETTINGS["order"]]
+    )
+    assert plain.accuracy == pytest.approx(share)
+    assert share == pytest.approx(110 / 219)
+    # Both orders cancel a pure position preference: every item is a tie, half right.
+    assert order.accuracy == 0.5
+    assert order.mean_p_correct == 0.5
+
+
+def test_items_too_long_for_the_context_are_skipped(items: list[HHHItem]) -> None:
+    lengths = sorted(len(item.messages()[0]["content"]) for item in items)
+    limit = lengths[100] // 4 + 20
+    [result] = evaluate(items, Oracle(items, context_length=limit), [SETTINGS["order"]])
+    assert 0 < result.skipped < 219
+    assert result.n + result.skipped == 219
+    assert result.accuracy == 1.0
+    [none] = evaluate(items[:3], Oracle(items, context_length=5), [SETTINGS["plain"]])
+    assert (none.n, none.skipped) == (0, 3)
+    assert math.isnan(none.accuracy)
+    assert "n/a" in format_table([none])
+
+
+def test_the_table_is_markdown() -> None:
+    table = format_table(
+        [
+            EvalResult("plain", 0.625, 8, 1.234, 1, 0.61),
+            EvalResult("order", 0.5, 8, 2.0, 1, 0.5),
+        ]
+    )
+    lines = table.splitlines()
+    assert lines[0] == "| setting | accuracy | mean P(correct) | n | skipped | seconds |"
+    assert lines[1].startswith("|---|")
+    assert lines[2] == "| plain | 62.5% | 61.0% | 8 | 1 | 1.2 |"
+    assert len(lines) == 4
+
+
+def test_the_cli_refuses_unknown_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--settings", "plain,ensemble", "--file", str(HHH_FILE)])
+    assert "choose from plain, order, cot, cot-order" in capsys.readouterr().err
+
+
+def test_a_tiny_model_answers_five_questions(
+    tiny_model: Path, tmp_path: Path, items: list[HHHItem], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from worker.backends.transformers_backend import TransformersBackend
+    from worker.pipeline.ai_feedback import OptionScores, score_options
+
+    # The five shortest, so they fit the tiny model's 512 positions with room to reason.
+    short = sorted(items, key=lambda item: len(item.prompt_text()))[:5]
+    backend = TransformersBackend(str(tiny_model), cache_dir=tmp_path, device="cpu")
+    try:
+        answers = score_options([item.messages() for item in short], backend)
+        for answer in answers:
+            assert isinstance(answer, OptionScores)
+            assert 0.0 < answer.prob_a < 1.0
+            assert answer.prob_a + answer.prob_b == pytest.approx(1.0)
+        cot = replace(SETTINGS["cot"], cot_max_new_tokens=8)
+        settings = [SETTINGS["plain"], SETTINGS["order"], cot]
+        results = evaluate(short, backend, settings)
+        for result in results:
+            assert (result.n, result.skipped) == (5, 0)
+            assert 0.0 <= result.accuracy <= 1.0
+            assert 0.0 < result.mean_p_correct < 1.0
+        assert 0.4 <= results[2].mean_p_correct <= 0.6
+    finally:
+        backend.close()
+    assert (
+        main(
+            [
+                "--model", str(tiny_model), "--file", str(HHH_FILE), "--limit", "2",
+                "--settings", "plain", "--cache-dir", str(tmp_path), "--device", "cpu",
+            ]
+        )
+        == 0
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("| setting | accuracy |")
+    assert "| plain |" in out
