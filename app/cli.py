@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_generate import add_arguments
 
     add_arguments(generate_parser)
+    eval_parser = commands.add_parser(
+        "eval-labeller",
+        help="accuracy of a feedback model on HHH multiple-choice questions (see --help)",
+        add_help=False,
+    )
+    # Its own options are parsed by worker.evals.hhh, which also runs as a module.
+    eval_parser.add_argument("rest", nargs=argparse.REMAINDER)
     web_parser = commands.add_parser(
         "web", help="run only the web server (migrations applied first)"
     )
@@ -167,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval-labeller"]:
+        # argparse's REMAINDER cannot pass on leading options such as --model: hand them over.
+        from worker.evals.hhh import main as eval_labeller
+
+        return eval_labeller(argv[1:])
     args = build_parser().parse_args(argv)
 
     if args.command == "init":

@@ -17,6 +17,9 @@ TASKS: dict[str, tuple[str, str]] = {
     "generate": ("worker.tasks.run_generation", "gpu"),
     "build_dataset": ("worker.tasks.run_build_dataset", "cpu"),
     "train": ("worker.tasks.run_training", "gpu"),
+    "reply_pairs": ("worker.tasks.run_reply_pairs", "gpu"),
+    "label_pairs": ("worker.tasks.run_labelling", "gpu"),
+    "eval_labeller": ("worker.tasks.run_labeller_eval", "gpu"),
 }
 
 
@@ -62,7 +65,7 @@ def launch_job(
     return job
 
 
-RESUMABLE = {"generate"}
+RESUMABLE = {"generate", "reply_pairs", "label_pairs"}
 
 
 def resume_job(*, session: Session, queue: JobQueue, job: Job, user: User) -> Job:

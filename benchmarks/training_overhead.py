@@ -49,7 +49,7 @@ from app.datasets.export import write_all
 from app.datasets.helpful_files import parse_helpful_file
 from app.datasets.rows import DatasetOptions, ReviewFilter, build_rows
 from app.db import engine_for
-from app.models import Dataset, Job, JobStatus, LanguageModel
+from app.models import Dataset, Job, JobMetric, JobStatus, LanguageModel
 from app.recipe.training_spec import PRESETS, Method, TrainingSpec
 from app.training import SPEC_FIELDS
 from tests.live import LiveApp, live_app
@@ -197,10 +197,12 @@ def direct(spec: TrainingSpec, model_folder: str, dataset_folder: Path, out: Pat
                 model=model, args=config, train_dataset=train, processing_class=tokenizer
             )
         parts["trainer"], mark = time.perf_counter() - mark, time.perf_counter()
-        trainer.train()
+        output = trainer.train()
         parts["train"], mark = time.perf_counter() - mark, time.perf_counter()
         trainer.save_model(str(out))
         parts["save"] = time.perf_counter() - mark
+    parts["train_runtime"] = float(output.metrics["train_runtime"])  # Trainer's own loop time
+    parts["outside the loop"] = used["seconds"] - parts["train_runtime"]
     assert trainer.state.global_step == spec.max_steps, trainer.state.global_step
     del trainer, model
     shutil.rmtree(out, ignore_errors=True)
@@ -296,13 +298,21 @@ class AppSide:
         assert job.result["steps"] == spec.max_steps, job.result
         assert job.started_at is not None and job.finished_at is not None
         started, finished = utc_seconds(job.started_at), utc_seconds(job.finished_at)
+        with Session(self.engine) as session:
+            runtime = session.exec(
+                select(JobMetric.value).where(
+                    JobMetric.job_id == job_id, JobMetric.name == "train_runtime"
+                )
+            ).one()
         parts = {
             "post": answered_at - posted_at,
             "queue": started - answered_at,  # the broker's 1 s poll, the worker picking it up
             "job": finished - started,
             "train_model": float(job.result["seconds"]),  # rounded to 0.1 s by the job
             "tail": seen_at - finished,  # until this poll saw it
+            "train_runtime": runtime,  # Trainer's own loop time, as the job stored it
         }
+        parts["outside the loop"] = used["seconds"] - runtime
         shutil.rmtree(job.result["output_dir"], ignore_errors=True)
         return Measure(used["seconds"], used["cpu"], used["others"], parts)
 

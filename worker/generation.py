@@ -52,12 +52,8 @@ def config_from_parameters(params: dict[str, Any]) -> GenerationConfig:
     )
 
 
-def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
-    version = session.get(ConstitutionVersion, int(params["constitution_version_id"]))
-    if version is None:
-        raise LookupError(
-            f"constitution version {params['constitution_version_id']} does not exist"
-        )
+def select_prompts(session: Session, params: dict[str, Any]) -> list[Prompt]:
+    """A run's prompts: the set, or a seeded sample of it, cut to `max_prompts`."""
     rows = list(
         session.exec(
             select(Prompt)
@@ -76,6 +72,20 @@ def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
     max_prompts = int(params.get("max_prompts") or 0)
     if max_prompts:
         rows = rows[:max_prompts]
+    return rows
+
+
+def prompt_messages(prompt: Prompt) -> list[dict[str, str]]:
+    return list(prompt.context) if prompt.context else [{"role": "user", "content": prompt.text}]
+
+
+def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
+    version = session.get(ConstitutionVersion, int(params["constitution_version_id"]))
+    if version is None:
+        raise LookupError(
+            f"constitution version {params['constitution_version_id']} does not exist"
+        )
+    rows = select_prompts(session, params)
     principles = session.exec(select(Principle).where(Principle.version_id == version.id)).all()
     return GenerationInputs(
         version_id=version.id or 0,
@@ -85,9 +95,7 @@ def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
         prompts=[
             PromptInput(
                 prompt_id=row.id or 0,
-                messages=list(row.context)
-                if row.context
-                else [{"role": "user", "content": row.text}],
+                messages=prompt_messages(row),
             )
             for row in rows
         ],

@@ -91,6 +91,27 @@ def run_training_task(self: Task, job_id: int) -> None:
     run_stage(job_id, self.request.id, run_training)
 
 
+@celery_app.task(name="worker.tasks.run_reply_pairs", bind=True)
+def run_reply_pairs_task(self: Task, job_id: int) -> None:
+    from worker.reply_pairs import run_reply_pairs
+
+    run_stage(job_id, self.request.id, run_reply_pairs)
+
+
+@celery_app.task(name="worker.tasks.run_labelling", bind=True)
+def run_labelling_task(self: Task, job_id: int) -> None:
+    from worker.labelling import run_labelling
+
+    run_stage(job_id, self.request.id, run_labelling)
+
+
+@celery_app.task(name="worker.tasks.run_labeller_eval", bind=True)
+def run_labeller_eval_task(self: Task, job_id: int) -> None:
+    from worker.eval_job import run_labeller_eval
+
+    run_stage(job_id, self.request.id, run_labeller_eval)
+
+
 def run_stage(job_id: int, task_id: str | None, stage: Any) -> None:
     engine = get_engine()
     settings = get_settings()

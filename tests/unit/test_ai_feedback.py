@@ -246,7 +246,7 @@ def test_comparison_few_shots_become_questions_with_alternating_answers() -> Non
             ],
         ),
     ]
-    messages = comparison_few_shots(shots, "Choose the kinder one.", cot=False)
+    messages = comparison_few_shots(shots, "Choose the kinder one.")
     assert [m["role"] for m in messages] == ["user", "assistant"] * 3
     assert "Example question 0?" in messages[0]["content"]
     assert shown(messages[:1]) == {"A": "Better 0.", "B": "Worse 0."}

@@ -216,7 +216,7 @@ def format_table(results: Sequence[EvalResult]) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m worker.evals.hhh",
+        prog="cai eval-labeller",
         description="Benchmark a feedback model on the HHH multiple-choice questions.",
     )
     parser.add_argument(

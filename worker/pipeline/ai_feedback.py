@@ -195,9 +195,7 @@ def clean_reasoning(text: str) -> str:
     return text.strip()
 
 
-def comparison_few_shots(
-    few_shots: Sequence[FewShotDoc], instruction: str, *, cot: bool
-) -> Conversation:
+def comparison_few_shots(few_shots: Sequence[FewShotDoc], instruction: str) -> Conversation:
     """The version's comparison examples as earlier turns.
 
     An example imported from the paper is a conversation, its better reply as the last
@@ -205,6 +203,7 @@ def comparison_few_shots(
     `instruction` with the better reply as (A) in odd examples and (B) in even ones, so the
     examples teach no position, answered "The answer is: (X)". An example without incorrect
     replies is taken to be written as a question and answer already, and is used as it is.
+    The examples carry no reasoning, so with chain of thought they show the answer alone.
     """
     messages: Conversation = []
     examples = [shot for shot in few_shots if shot.kind == "comparison"]
@@ -425,9 +424,7 @@ def label_pairs(
         chosen.append(principles)
         for principle in principles:
             shots = (
-                comparison_few_shots(
-                    constitution.few_shots, principle.comparison_instruction, cot=cot
-                )
+                comparison_few_shots(constitution.few_shots, principle.comparison_instruction)
                 if config.few_shot
                 else []
             )

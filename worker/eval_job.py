@@ -1,0 +1,43 @@
+"""The labeller evaluation job: a model's accuracy on HHH multiple-choice questions, per setting."""
+
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.models import LanguageModel
+from worker.evals.hhh import SETTINGS, evaluate, format_table, load_hhh
+from worker.generation import load_backend
+from worker.lifecycle import JobContext
+
+
+def run_labeller_eval(engine: Engine, context: JobContext) -> None:
+    params = context.parameters
+    items = load_hhh(Path(params["path"]))
+    if params.get("limit"):
+        items = items[: int(params["limit"])]
+    settings = [
+        replace(SETTINGS[name], cot_max_new_tokens=int(params.get("cot_max_new_tokens", 128)))
+        for name in params["settings"]
+    ]
+    with Session(engine) as session:
+        model = session.get(LanguageModel, int(params["model_id"]))
+        if model is None:
+            raise LookupError(f"model {params['model_id']} does not exist")
+    context.progress(0, len(settings), f"loading {model.name}")
+    backend = load_backend(model)
+    results = []
+    try:
+        for done, setting in enumerate(settings, start=1):
+            results.extend(evaluate(items, backend, [setting]))
+            context.progress(done, len(settings), f"{setting.name}: {len(items)} questions")
+    finally:
+        backend.close()
+    context.result.update(
+        model=model.name,
+        file=params.get("filename", ""),
+        questions=len(items),
+        results=[asdict(r) for r in results],
+        table=format_table(results),
+    )

@@ -1,0 +1,162 @@
+"""The reply-pair job: a policy model writes two sampled replies per prompt, stored chunk by chunk.
+
+Resumable like generation: prompts that already have a pair for this job are skipped, and the
+database holds at most one pair per job and prompt.
+"""
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.models import LanguageModel, ReplyPair
+from worker.backends.base import Backend, GenerationParams
+from worker.generation import load_backend, prompt_messages, select_prompts
+from worker.lifecycle import JobContext
+from worker.pipeline.critique_revision import PromptInput, clean_output
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class PairResult:
+    prompt_id: int
+    reply_a: str
+    reply_b: str
+    tokens_a: int
+    tokens_b: int
+    seconds: float
+    flags: list[str] = field(default_factory=list)
+
+
+def sample_pairs(
+    prompts: list[PromptInput], backend: Backend, config: PairConfig, *, chunk_index: int = 0
+) -> list[PairResult]:
+    """Two replies per prompt from one batched call: the batch holds every prompt twice."""
+    if not prompts:
+        return []
+    conversations = [p.messages for p in prompts] * 2
+    params = GenerationParams(
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        stop=config.stop,
+        # One seed per chunk, so a resumed job draws its remaining chunks as the first try would.
+        seed=config.seed * 1_000_003 + chunk_index,
+    )
+    started = time.monotonic()
+    replies = backend.generate(conversations, params)
+    seconds = (time.monotonic() - started) / len(prompts)
+    results = []
+    for index, prompt in enumerate(prompts):
+        first, second = replies[index], replies[index + len(prompts)]
+        reply_a = clean_output(first.text, config.stop)
+        reply_b = clean_output(second.text, config.stop)
+        flags = []
+        if not reply_a or not reply_b:
+            flags.append("empty_output")
+        if reply_a == reply_b:
+            flags.append("identical")
+        if first.truncated:
+            flags.append("truncated_prompt")
+        results.append(
+            PairResult(
+                prompt_id=prompt.prompt_id,
+                reply_a=reply_a,
+                reply_b=reply_b,
+                tokens_a=first.completion_tokens,
+                tokens_b=second.completion_tokens,
+                seconds=seconds,
+                flags=flags,
+            )
+        )
+    return results
+
+
+def pair_config(params: dict[str, Any]) -> PairConfig:
+    return PairConfig(
+        max_new_tokens=int(params.get("max_new_tokens", 256)),
+        temperature=float(params.get("temperature", 1.0)),
+        top_p=float(params.get("top_p", 1.0)),
+        seed=int(params.get("seed", 0)),
+        stop=tuple(params.get("stop") or ()),
+    )
+
+
+def store_pairs(session: Session, job_id: int, model_id: int, results: list[PairResult]) -> int:
+    stored = set(
+        session.exec(
+            select(ReplyPair.prompt_id).where(
+                ReplyPair.job_id == job_id,
+                col(ReplyPair.prompt_id).in_([r.prompt_id for r in results]),
+            )
+        )
+    )
+    fresh = [r for r in results if r.prompt_id not in stored]
+    session.add_all(
+        ReplyPair(
+            job_id=job_id,
+            prompt_id=r.prompt_id,
+            model_id=model_id,
+            reply_a=r.reply_a,
+            reply_b=r.reply_b,
+            tokens_a=r.tokens_a,
+            tokens_b=r.tokens_b,
+            seconds=r.seconds,
+            flags=r.flags,
+        )
+        for r in fresh
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another try of this job stored the same prompts meanwhile: theirs stand.
+        session.rollback()
+        return 0
+    return len(fresh)
+
+
+def run_reply_pairs(engine: Engine, context: JobContext, backend: Backend | None = None) -> None:
+    params = context.parameters
+    chunk_size = max(1, int(params.get("chunk_size") or 16))
+    with Session(engine) as session:
+        prompts = [
+            PromptInput(prompt_id=row.id or 0, messages=prompt_messages(row))
+            for row in select_prompts(session, params)
+        ]
+        done_ids = set(
+            session.exec(select(ReplyPair.prompt_id).where(ReplyPair.job_id == context.job_id))
+        )
+        model = session.get(LanguageModel, int(params["model_id"]))
+        if model is None:
+            raise LookupError(f"model {params['model_id']} does not exist")
+    total = len(prompts)
+    done = sum(1 for p in prompts if p.prompt_id in done_ids)
+    context.progress(done, total, f"loading {model.name}")
+    config = pair_config(params)
+    own_backend = backend is None
+    backend = backend or load_backend(model)
+    try:
+        for chunk_index, start in enumerate(range(0, total, chunk_size)):
+            chunk = [p for p in prompts[start : start + chunk_size] if p.prompt_id not in done_ids]
+            if not chunk:
+                continue
+            results = sample_pairs(chunk, backend, config, chunk_index=chunk_index)
+            with Session(engine) as session:
+                store_pairs(session, context.job_id, model.id or 0, results)
+            done += len(chunk)
+            context.progress(done, total, f"{done} of {total} prompts have two replies")
+    finally:
+        if own_backend:
+            backend.close()
+    context.result["pairs"] = done
