@@ -10,6 +10,7 @@ from sqlmodel import Session, col, func, select
 from app.audit import record_event
 from app.constitutions import to_document
 from app.datasets.card import SourceRun
+from app.datasets.feedback_rows import FeedbackOptions
 from app.datasets.records import StepRecord, TraceRecord
 from app.datasets.rows import DatasetOptions, ReviewFilter
 from app.jobs import launch_job
@@ -193,17 +194,21 @@ def create_dataset(
     name: str,
     description: str,
     job_ids: list[int],
-    options: DatasetOptions,
+    options: DatasetOptions | FeedbackOptions,
     helpful_path: Path | None,
     helpful_filename: str,
     user: User,
+    kind: str = "sft+prefs",
 ) -> tuple[Dataset, Job]:
     """Stores the dataset's row as building and queues the job that writes its files."""
     dataset = Dataset(
         name=name,
         description=description,
+        kind=kind,
         source_job_ids=sorted(job_ids),
-        options=options_to_json(options),
+        options=options_to_json(options)
+        if isinstance(options, DatasetOptions)
+        else asdict(options),
         helpful_source=helpful_filename,
         created_by_id=user.id,
     )

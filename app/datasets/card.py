@@ -57,13 +57,13 @@ def _cell(value: object) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
 
-def _table(header: tuple[str, str], rows: list[tuple[object, object]]) -> str:
+def markdown_table(header: tuple[str, str], rows: list[tuple[object, object]]) -> str:
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
     lines += [f"| {_cell(key)} | {_cell(value)} |" for key, value in rows]
     return "\n".join(lines)
 
 
-def _fenced(text: str, language: str) -> str:
+def fenced_block(text: str, language: str) -> str:
     # A fence longer than any backtick run inside, so the text cannot close it early.
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
@@ -122,10 +122,12 @@ def _sources(info: CardInfo) -> str:
         parts.append(f"- Model: {run.model_name}")
         parts.append(f"- Constitution: {run.constitution_label}\n")
         if run.parameters:
-            parts.append(_table(("Parameter", "Value"), sorted(run.parameters.items())) + "\n")
+            parts.append(
+                markdown_table(("Parameter", "Value"), sorted(run.parameters.items())) + "\n"
+            )
         if run.constitution_text.strip():
             parts.append("The constitution version:\n")
-            parts.append(_fenced(run.constitution_text, "yaml") + "\n")
+            parts.append(fenced_block(run.constitution_text, "yaml") + "\n")
     return "\n".join(parts).rstrip()
 
 
@@ -145,7 +147,7 @@ def _filters(info: CardInfo) -> str:
         ("Split seed", options.seed),
         ("Helpful rows mixed in", helpful),
     ]
-    return _table(("Filter", "Setting"), rows)
+    return markdown_table(("Filter", "Setting"), rows)
 
 
 def _length(low: int, high: int | None) -> str:
@@ -178,7 +180,7 @@ def _loading(info: CardInfo) -> str:
     ]
     return (
         "Paths are relative to this folder.\n\n"
-        + _fenced("\n".join(lines), "python")
+        + fenced_block("\n".join(lines), "python")
         + "\n\nIn JSON lines `trace_id` is null in helpful rows, and readers infer types per "
         "file: a file holding only helpful rows has no type for it, so list a file with trace "
         "rows first or pass `features=`. Parquet and `hf/` carry the schema."
@@ -200,7 +202,7 @@ def render_card(info: CardInfo) -> str:
         (name, info.counts.get(name, 0)) for name in (*SFT_SPLITS, *PREFERENCE_SPLITS)
     ]
     dropped = (
-        _table(("Reason", "Left out"), list(info.dropped.items()))
+        markdown_table(("Reason", "Left out"), list(info.dropped.items()))
         if info.dropped
         else "Nothing was left out."
     )
@@ -211,7 +213,7 @@ def render_card(info: CardInfo) -> str:
         intro + "\n",
         f"Built by {info.created_by} on {info.created_at}.\n",
         "## Splits\n",
-        _table(("Split", "Rows"), split_rows) + "\n",
+        markdown_table(("Split", "Rows"), split_rows) + "\n",
         "## Columns\n",
         _COLUMNS + "\n",
         "## Source runs\n",

@@ -41,8 +41,16 @@ Rows = Sequence[dict[str, Any]]
 Splits = Mapping[str, Rows]
 
 
-def features_for(split: str) -> Features:
-    """The schema of a split's rows, so every file of a kind has the same column types."""
+# Optional columns some datasets add to the preference rows, with their types: AI feedback keeps
+# the feedback model's probability for the chosen reply (the soft label) and the comparison.
+OPTIONAL_COLUMNS = {"soft_label": "float64", "comparison_id": "int64"}
+
+
+def features_for(split: str, rows: Rows = ()) -> Features:
+    """The schema of a split's rows, so every file of a kind has the same column types.
+
+    Optional columns are included when the first row has them.
+    """
     # datasets is imported here, not at the top: the web app imports this module for previews
     # and zips, and importing datasets costs most of a second.
     from datasets import Features, List, Value
@@ -56,6 +64,9 @@ def features_for(split: str) -> Features:
         "corrected": Value("bool"),
         **{name: Value("string") for name in HF_COLUMNS},
     }
+    common.update(
+        {name: Value(kind) for name, kind in OPTIONAL_COLUMNS.items() if rows and name in rows[0]}
+    )
     if split in SFT_SPLITS:
         return Features({"messages": messages, **common})
     return Features({"prompt": messages, "chosen": messages, "rejected": messages, **common})
@@ -89,7 +100,7 @@ def write_parquet(splits: Splits, folder: Path) -> list[Path]:
     paths = []
     for name, rows in _non_empty(splits):
         path = folder / f"{name}.parquet"
-        Dataset.from_list(list(rows), features=features_for(name)).to_parquet(str(path))
+        Dataset.from_list(list(rows), features=features_for(name, rows)).to_parquet(str(path))
         paths.append(path)
     return paths
 
@@ -100,7 +111,7 @@ def write_hf_dataset(splits: Splits, folder: Path) -> Path:
 
     DatasetDict(
         {
-            name: Dataset.from_list(list(rows), features=features_for(name))
+            name: Dataset.from_list(list(rows), features=features_for(name, rows))
             for name, rows in _non_empty(splits)
         }
     ).save_to_disk(str(folder))

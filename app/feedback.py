@@ -1,0 +1,291 @@
+"""The web side of AI feedback: launching pair and labelling runs, reading comparisons, people's
+own labels, agreement, and preference datasets from AI labels."""
+
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, func, select
+
+from app.audit import record_event
+from app.datasets.feedback_rows import ComparisonRecord, FeedbackOptions
+from app.generation import NUMBER_FIELDS
+from app.models import (
+    Comparison,
+    ConstitutionVersion,
+    HumanLabel,
+    Job,
+    LanguageModel,
+    Prompt,
+    PromptSet,
+    ReplyPair,
+    User,
+    VersionState,
+)
+from app.recipe.label_agreement import LabelAgreement, agreement_by_principle, majority_choice
+from app.timeutil import utcnow
+
+CHOICES = {"A", "B", "tie"}
+
+PAIR_FIELDS = {
+    name: NUMBER_FIELDS[name]
+    for name in (
+        "max_prompts",
+        "sample_size",
+        "seed",
+        "max_new_tokens",
+        "temperature",
+        "top_p",
+        "chunk_size",
+    )
+}
+LABEL_FIELDS: dict[str, tuple[type, float, float]] = {
+    "ensemble": (int, 1, 16),
+    "clamp_low": (float, 0.0, 0.5),
+    "clamp_high": (float, 0.5, 1.0),
+    "seed": (int, 0, 2**31 - 1),
+    "chunk_size": (int, 1, 1024),
+    "cot_max_new_tokens": (int, 1, 4096),
+}
+LABEL_FLAGS = ("order_average", "chain_of_thought", "few_shot")
+
+
+def _numbers(
+    form: dict[str, str], fields: dict[str, tuple[type, float, float]], errors: dict[str, str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, (kind, low, high) in fields.items():
+        raw = form.get(name, "").strip()
+        try:
+            value = kind(raw)
+        except ValueError:
+            errors[name] = f"A {'whole ' if kind is int else ''}number from {low:g} to {high:g}."
+            continue
+        if not low <= value <= high:
+            errors[name] = f"From {low:g} to {high:g}."
+        values[name] = value
+    return values
+
+
+def _policy(session: Session, raw: str, errors: dict[str, str], field: str) -> int:
+    model = session.get(LanguageModel, int(raw or 0))
+    if model is None:
+        errors[field] = "Choose a model."
+    elif model.kind != "policy":
+        errors[field] = f"{model.name} is a reward model: it cannot write or judge in words."
+    return model.id or 0 if model else 0
+
+
+def validate_pairs_launch(
+    *, session: Session, form: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    errors: dict[str, str] = {}
+    prompt_set = session.get(PromptSet, int(form.get("prompt_set_id") or 0))
+    if prompt_set is None:
+        errors["prompt_set_id"] = "Choose a prompt set."
+    elif not prompt_set.prompt_count:
+        errors["prompt_set_id"] = "This prompt set is empty."
+    params = _numbers(form, PAIR_FIELDS, errors)
+    if params.get("temperature") == 0:
+        errors["temperature"] = "Two greedy replies are the same reply: sample (above 0)."
+    params.update(
+        prompt_set_id=prompt_set.id if prompt_set else None,
+        model_id=_policy(session, form.get("model_id", ""), errors, "model_id"),
+    )
+    return params, errors
+
+
+def pair_runs(*, session: Session) -> list[tuple[Job, int]]:
+    counts = (
+        sa_select(col(ReplyPair.job_id), func.count().label("n"))
+        .group_by(col(ReplyPair.job_id))
+        .subquery()
+    )
+    rows = session.execute(
+        sa_select(Job, counts.c.n)
+        .join(counts, counts.c.job_id == Job.id)
+        .order_by(col(Job.id).desc())
+    ).all()
+    return [(job, int(n)) for job, n in rows]
+
+
+def label_runs(*, session: Session) -> list[tuple[Job, int]]:
+    counts = (
+        sa_select(col(Comparison.job_id), func.count().label("n"))
+        .group_by(col(Comparison.job_id))
+        .subquery()
+    )
+    rows = session.execute(
+        sa_select(Job, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.job_id == Job.id)
+        .where(col(Job.kind) == "label_pairs")
+        .order_by(col(Job.id).desc())
+    ).all()
+    return [(job, int(n)) for job, n in rows]
+
+
+def validate_label_launch(
+    *, session: Session, form: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    errors: dict[str, str] = {}
+    pair_job = session.get(Job, int(form.get("pair_job_id") or 0))
+    if pair_job is None or pair_job.kind != "reply_pairs":
+        errors["pair_job_id"] = "Choose a run of reply pairs."
+    elif not session.exec(
+        select(func.count()).select_from(ReplyPair).where(ReplyPair.job_id == pair_job.id)
+    ).one():
+        errors["pair_job_id"] = "This run has stored no pairs yet."
+    version = session.get(ConstitutionVersion, int(form.get("constitution_version_id") or 0))
+    if version is None or version.state != VersionState.PUBLISHED:
+        errors["constitution_version_id"] = "Choose a published constitution version."
+    params = _numbers(form, LABEL_FIELDS, errors)
+    if params.get("clamp_low", 0.4) >= params.get("clamp_high", 0.6):
+        errors["clamp_high"] = "Above the lower clamp."
+    params.update({flag: bool(form.get(flag)) for flag in LABEL_FLAGS})
+    params.update(
+        pair_job_id=pair_job.id if pair_job else None,
+        constitution_version_id=version.id if version else None,
+        model_id=_policy(session, form.get("model_id", ""), errors, "model_id"),
+    )
+    return params, errors
+
+
+def comparison_rows(
+    *, session: Session, job_id: int, limit: int = 50, after: int | None = None
+) -> list[tuple[Comparison, ReplyPair, Prompt]]:
+    statement = (
+        select(Comparison, ReplyPair, Prompt)
+        .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
+        .join(Prompt, col(Prompt.id) == ReplyPair.prompt_id)
+        .where(Comparison.job_id == job_id)
+        .order_by(col(Comparison.id))
+        .limit(limit)
+    )
+    if after:
+        statement = statement.where(col(Comparison.id) > after)
+    return [(c, p, q) for c, p, q in session.exec(statement).all()]
+
+
+def next_to_label(
+    *, session: Session, job_id: int, user: User, after: int = 0
+) -> tuple[Comparison, ReplyPair, Prompt] | None:
+    """The next comparison of a run this person has not labelled, after `after` (skips)."""
+    mine = select(HumanLabel.comparison_id).where(HumanLabel.user_id == user.id)
+    row = session.exec(
+        select(Comparison, ReplyPair, Prompt)
+        .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
+        .join(Prompt, col(Prompt.id) == ReplyPair.prompt_id)
+        .where(
+            Comparison.job_id == job_id,
+            Comparison.label != "skipped",
+            col(Comparison.id) > after,
+            col(Comparison.id).not_in(mine),
+        )
+        .order_by(col(Comparison.id))
+    ).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def record_human_label(
+    *, session: Session, comparison: Comparison, user: User, choice: str
+) -> tuple[HumanLabel, bool]:
+    """Saves this person's choice; a second save replaces the first. True when it replaced."""
+    if choice not in CHOICES:
+        raise ValueError(f"choose A, B or tie, not '{choice}'")
+    label = session.exec(
+        select(HumanLabel).where(
+            HumanLabel.comparison_id == comparison.id, HumanLabel.user_id == user.id
+        )
+    ).first()
+    replaced = label is not None
+    if label is None:
+        label = HumanLabel(comparison_id=comparison.id or 0, user_id=user.id or 0, choice=choice)
+    else:
+        label.choice, label.updated_at = choice, utcnow()
+    session.add(label)
+    session.flush()
+    record_event(
+        session=session,
+        actor=user,
+        action="comparison.label",
+        object_type="comparison",
+        object_id=comparison.id,
+        choice=choice,
+        ai_label=comparison.label,
+    )
+    return label, replaced
+
+
+def human_labels_of(*, session: Session, comparison_ids: list[int]) -> dict[int, list[str]]:
+    labels: dict[int, list[str]] = {}
+    for comparison_id, choice in session.execute(
+        sa_select(col(HumanLabel.comparison_id), col(HumanLabel.choice)).where(
+            col(HumanLabel.comparison_id).in_(comparison_ids)
+        )
+    ):
+        labels.setdefault(comparison_id, []).append(choice)
+    return labels
+
+
+def run_agreement(*, session: Session, job_id: int) -> list[LabelAgreement]:
+    rows = session.execute(
+        sa_select(col(Comparison.principle_keys), col(Comparison.label), col(HumanLabel.choice))
+        .join(HumanLabel, col(HumanLabel.comparison_id) == Comparison.id)
+        .where(col(Comparison.job_id) == job_id)
+    ).all()
+    return agreement_by_principle((list(keys), label, choice) for keys, label, choice in rows)
+
+
+def comparison_records(*, session: Session, job_id: int) -> list[ComparisonRecord]:
+    rows = session.exec(
+        select(Comparison, ReplyPair, Prompt)
+        .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
+        .join(Prompt, col(Prompt.id) == ReplyPair.prompt_id)
+        .where(Comparison.job_id == job_id)
+        .order_by(col(Comparison.id))
+    ).all()
+    humans = human_labels_of(session=session, comparison_ids=[c.id or 0 for c, _, _ in rows])
+    return [
+        ComparisonRecord(
+            comparison_id=c.id or 0,
+            pair_id=pair.id or 0,
+            messages=list(prompt.context)
+            if prompt.context
+            else [{"role": "user", "content": prompt.text}],
+            reply_a=pair.reply_a,
+            reply_b=pair.reply_b,
+            prob_a=c.prob_a,
+            label=c.label,
+            principle_keys=list(c.principle_keys),
+            human_choice=majority_choice(humans.get(c.id or 0, [])),
+        )
+        for c, pair, prompt in rows
+    ]
+
+
+def parse_feedback_options(form: dict[str, str]) -> tuple[FeedbackOptions | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    values = _numbers(
+        form,
+        {
+            "min_margin": (float, 0.0, 50.0),
+            "test_fraction": (float, 0.0, 50.0),
+            "seed": (int, 0, 2**31 - 1),
+        },
+        errors,
+    )
+    if errors:
+        return None, errors
+    return (
+        FeedbackOptions(
+            min_margin=values["min_margin"] / 100,
+            prefer_human=bool(form.get("prefer_human")),
+            test_fraction=values["test_fraction"] / 100,
+            seed=values["seed"],
+        ),
+        {},
+    )
+
+
+def feedback_options_json(options: FeedbackOptions) -> dict[str, Any]:
+    return asdict(options)
