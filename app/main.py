@@ -14,6 +14,7 @@ from app.routes import (
     auth,
     constitutions,
     datasets,
+    feedback,
     generation,
     jobs,
     models,
@@ -50,6 +51,7 @@ def create_app() -> FastAPI:
         traces,
         datasets,
         training,
+        feedback,
     ):
         app.include_router(module.router)
 

@@ -1,5 +1,6 @@
 """The labeller evaluation job: a model's accuracy on HHH multiple-choice questions, per setting."""
 
+import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -38,6 +39,10 @@ def run_labeller_eval(engine: Engine, context: JobContext) -> None:
         model=model.name,
         file=params.get("filename", ""),
         questions=len(items),
-        results=[asdict(r) for r in results],
+        # NaN (no question scored) is not JSON: store it as null.
+        results=[
+            {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in asdict(r).items()}
+            for r in results
+        ],
         table=format_table(results),
     )

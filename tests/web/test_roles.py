@@ -7,7 +7,17 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.constitutions import create_constitution, few_shots_of, principles_of, start_draft
-from app.models import Dataset, Job, LanguageModel, Prompt, Role, Trace, User
+from app.models import (
+    Comparison,
+    Dataset,
+    Job,
+    LanguageModel,
+    Prompt,
+    ReplyPair,
+    Role,
+    Trace,
+    User,
+)
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, FewShotDoc, PrincipleDoc
@@ -53,6 +63,17 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/datasets/{dataset_id}"): Role.VIEWER,
     ("GET", "/datasets/{dataset_id}/status"): Role.VIEWER,
     ("GET", "/datasets/{dataset_id}/download/{fmt}"): Role.VIEWER,
+    ("GET", "/feedback"): Role.VIEWER,
+    ("GET", "/feedback/pairs"): Role.AUTHOR,
+    ("POST", "/feedback/pairs"): Role.AUTHOR,
+    ("GET", "/feedback/label"): Role.AUTHOR,
+    ("POST", "/feedback/label"): Role.AUTHOR,
+    ("GET", "/feedback/eval"): Role.AUTHOR,
+    ("POST", "/feedback/eval"): Role.AUTHOR,
+    ("GET", "/feedback/runs/{run_id}"): Role.VIEWER,
+    ("POST", "/feedback/runs/{run_id}/dataset"): Role.AUTHOR,
+    ("GET", "/feedback/runs/{run_id}/review"): Role.REVIEWER,
+    ("POST", "/comparisons/{comparison_id}/label"): Role.REVIEWER,
     ("GET", "/training"): Role.AUTHOR,
     ("POST", "/training"): Role.AUTHOR,
     ("GET", "/constitutions"): Role.VIEWER,
@@ -133,6 +154,26 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
     session.add(trace)
     dataset = Dataset(name="d", source_job_ids=[job.id or 0])
     session.add(dataset)
+    pair = ReplyPair(
+        job_id=job.id or 0,
+        prompt_id=prompt.id or 0,
+        model_id=model.id or 0,
+        reply_a="a",
+        reply_b="b",
+    )
+    label_job = Job(kind="label_pairs", queue="gpu")
+    session.add_all([pair, label_job])
+    session.flush()
+    comparison = Comparison(
+        job_id=label_job.id or 0,
+        pair_id=pair.id or 0,
+        constitution_version_id=version.id or 0,
+        model_id=model.id or 0,
+        prob_a=0.6,
+        prob_b=0.4,
+        label="A",
+    )
+    session.add(comparison)
     session.commit()
     few_shot = few_shots_of(session=session, version=draft)[0]
     assert prompt_set.id and job.id and users[Role.VIEWER].id
@@ -147,6 +188,8 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
         "published_id": version.id or 0,
         "trace_id": trace.id or 0,
         "dataset_id": dataset.id or 0,
+        "run_id": label_job.id or 0,
+        "comparison_id": comparison.id or 0,
     }
 
 
@@ -154,6 +197,7 @@ QUERIES = {"/constitutions/{constitution_id}/diff": "?a={published_id}&b={versio
 FORM_DATA = {
     "/jobs/{job_id}/reviews-needed": {"reviews_needed": "1"},
     "/traces/{trace_id}/review": {"verdict": "approve"},
+    "/comparisons/{comparison_id}/label": {"choice": "A"},
     "/admin/users/{user_id}": {"role": "viewer", "is_active": "true"},
     "/prompt-sets/{set_id}/sample": {"size": "2", "seed": "1", "name": "sampled"},
     "/admin/users": {"username": "", "password": ""},

@@ -18,19 +18,16 @@ long for the model's context is skipped and counted apart.
 """
 
 import argparse
-import json
 import math
-import re
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from worker.backends.base import Backend, Conversation
+from app.recipe.hhh_file import HHHItem, load_hhh
+from worker.backends.base import Backend
 from worker.pipeline.ai_feedback import (
-    ANSWER_CUE,
-    COT_REQUEST,
     LETTERS,
     OptionScores,
     clamp,
@@ -40,35 +37,6 @@ from worker.pipeline.ai_feedback import (
 DEFAULT_FILE = (
     Path(__file__).resolve().parents[2].parent / "shared/data/cai-paper/evals/hhh-dev.jsonl"
 )
-_LAYOUT = re.compile(
-    r"(?P<question>.*?Options:)\n \(A\) \[\[\[(?P<a>.*?)\]\]\]\n \(B\) \[\[\[(?P<b>.*)\]\]\]"
-    + re.escape(f"\n\n{ANSWER_CUE}"),
-    re.DOTALL,
-)
-
-
-@dataclass(frozen=True)
-class HHHItem:
-    line: int  # in the file, from 1
-    question: str  # the prompt up to and including "Options:", as the file has it
-    reply_a: str
-    reply_b: str
-    correct: str  # "A" or "B"
-
-    def prompt_text(self, *, swapped: bool = False) -> str:
-        """The file's prompt (unswapped, exactly); swapped, the replies trade places."""
-        first, second = (self.reply_b, self.reply_a) if swapped else (self.reply_a, self.reply_b)
-        return f"{self.question}\n (A) [[[{first}]]]\n (B) [[[{second}]]]\n\n{ANSWER_CUE}"
-
-    def correct_letter(self, *, swapped: bool = False) -> str:
-        return ("B" if self.correct == "A" else "A") if swapped else self.correct
-
-    def messages(self, *, swapped: bool = False, cot: bool = False) -> Conversation:
-        """The question as the labeller's user turn; the answer cue moves into the scored reply."""
-        text = self.prompt_text(swapped=swapped)[: -len(ANSWER_CUE)].strip()
-        if cot:
-            text += f"\n\n{COT_REQUEST}"
-        return [{"role": "user", "content": text}]
 
 
 @dataclass(frozen=True)
@@ -98,52 +66,6 @@ class EvalResult:
     seconds: float
     skipped: int  # items too long for the model's context (or refused by the backend)
     mean_p_correct: float  # the mean probability given to the right answer; NaN when n is 0
-
-
-def _answer_letter(value: object) -> str | None:
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
-        match = re.fullmatch(r" ?\(([AB])\)", value[0])
-        return match.group(1) if match else None
-    return None
-
-
-def _item(line: int, text: str) -> HHHItem:
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(row, dict):
-        raise ValueError("not a JSON object")
-    prompt = row.get("prompt")
-    if not isinstance(prompt, str):
-        raise ValueError('no "prompt" string')
-    match = _LAYOUT.fullmatch(prompt)
-    if not match:
-        raise ValueError(
-            f'"prompt" must end with "Options:\\n (A) [[[...]]]\\n (B) [[[...]]]\\n\\n{ANSWER_CUE}"'
-        )
-    correct = _answer_letter(row.get("corrects"))
-    incorrect = _answer_letter(row.get("incorrects"))
-    if correct is None or incorrect is None or correct == incorrect:
-        raise ValueError('"corrects" and "incorrects" must be [" (A)"] and [" (B)"], either way')
-    return HHHItem(line, match["question"], match["a"], match["b"], correct)
-
-
-def load_hhh(path: Path | str) -> list[HHHItem]:
-    """The file's questions; a bad row raises ValueError naming the file and its line."""
-    path = Path(path)
-    items: list[HHHItem] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                items.append(_item(number, text))
-            except ValueError as exc:
-                raise ValueError(f"{path.name} line {number}: {exc}") from None
-    if not items:
-        raise ValueError(f"{path.name}: no questions")
-    return items
 
 
 def _evaluate_one(items: Sequence[HHHItem], backend: Backend, setting: EvalSetting) -> EvalResult:

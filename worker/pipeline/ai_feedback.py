@@ -40,6 +40,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from app.recipe.comparison_text import (
+    ANSWER_CUE,
+    CONVERSATION_INTRO,
+    COT_ANSWER_CUE,
+    COT_OPENING,
+    COT_REQUEST,
+    LETTERS,
+)
 from app.recipe.documents import ConstitutionDoc, FewShotDoc, PrincipleDoc
 from worker.backends.base import (
     Backend,
@@ -50,14 +58,6 @@ from worker.backends.base import (
 )
 from worker.pipeline.critique_revision import clean_output
 
-LETTERS = ("A", "B")
-CONVERSATION_INTRO = "Consider the following conversation between a human and an assistant:"
-ANSWER_CUE = "The answer is:"
-COT_OPENING = "Let's think step by step:"
-COT_ANSWER_CUE = "So the answer is:"
-# A chat backend cannot be handed the start of the assistant's turn, so the question itself
-# asks for the reasoning; the scored reply then opens with COT_OPENING.
-COT_REQUEST = "Think step by step about which option is better before you answer."
 # Where reasoning stops: the model's own answer is dropped, because the answer is scored.
 COT_STOP = (COT_ANSWER_CUE, "\n\nHuman:")
 # Added to a question's length for the answer's own tokens when checking it fits the context.

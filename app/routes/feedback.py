@@ -1,0 +1,373 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from app.auth import Author, Reviewer, Viewer
+from app.dataset_builds import create_dataset
+from app.datasets.feedback_rows import build_feedback_rows
+from app.db import SessionDep
+from app.feedback import (
+    LABEL_FLAGS,
+    comparison_records,
+    comparison_rows,
+    human_labels_of,
+    label_runs,
+    next_to_label,
+    pair_runs,
+    parse_feedback_options,
+    record_human_label,
+    run_agreement,
+    validate_label_launch,
+    validate_pairs_launch,
+)
+from app.generation import launch_choices
+from app.jobs import launch_job
+from app.models import Comparison, Dataset, Job, LanguageModel, ReplyPair
+from app.queue import JobQueue, get_job_queue
+from app.templating import render
+from app.uploads import save_upload, upload_error
+
+router = APIRouter()
+
+PAIR_DEFAULTS = {
+    "prompt_set_id": "",
+    "model_id": "",
+    "max_prompts": "0",
+    "sample_size": "0",
+    "seed": "0",
+    "max_new_tokens": "256",
+    "temperature": "1.0",
+    "top_p": "1.0",
+    "chunk_size": "16",
+}
+LABEL_DEFAULTS = {
+    "pair_job_id": "",
+    "constitution_version_id": "",
+    "model_id": "",
+    "order_average": "1",
+    "chain_of_thought": "",
+    "few_shot": "",
+    "ensemble": "1",
+    "clamp_low": "0.4",
+    "clamp_high": "0.6",
+    "seed": "0",
+    "chunk_size": "16",
+    "cot_max_new_tokens": "128",
+}
+EVAL_SETTINGS = {
+    "plain": "One order",
+    "order": "Both orders, averaged",
+    "cot": "Chain of thought, clamped",
+    "cot-order": "Chain of thought, both orders",
+}
+
+
+@router.get("/feedback")
+def overview(request: Request, session: SessionDep, user: Viewer) -> Response:
+    context = {
+        "pair_runs": pair_runs(session=session),
+        "label_runs": label_runs(session=session),
+        "evals": session.exec(
+            select(Job).where(Job.kind == "eval_labeller").order_by(col(Job.id).desc()).limit(20)
+        ).all(),
+    }
+    return render(request, "feedback/index.html", context)
+
+
+def _pairs_page(
+    request: Request, session: Session, form: dict[str, str], errors: dict[str, str]
+) -> Response:
+    context = {"choices": launch_choices(session=session), "form": form, "errors": errors}
+    return render(request, "feedback/pairs.html", context, status_code=400 if errors else 200)
+
+
+@router.get("/feedback/pairs")
+def pairs_form(request: Request, session: SessionDep, user: Author, model: str = "") -> Response:
+    return _pairs_page(request, session, {**PAIR_DEFAULTS, "model_id": model}, {})
+
+
+@router.post("/feedback/pairs")
+async def launch_pairs(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    queue: Annotated[JobQueue, Depends(get_job_queue)],
+) -> Response:
+    data = await request.form()
+    form = {name: str(data.get(name) or "") for name in PAIR_DEFAULTS}
+    params, errors = validate_pairs_launch(session=session, form=form)
+    if errors:
+        return _pairs_page(request, session, form, errors)
+    job = launch_job(session=session, queue=queue, kind="reply_pairs", parameters=params, user=user)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _label_page(
+    request: Request, session: Session, form: dict[str, str], errors: dict[str, str]
+) -> Response:
+    context = {
+        "choices": launch_choices(session=session),
+        "pair_runs": pair_runs(session=session),
+        "form": form,
+        "errors": errors,
+    }
+    return render(request, "feedback/label.html", context, status_code=400 if errors else 200)
+
+
+@router.get("/feedback/label")
+def label_form(request: Request, session: SessionDep, user: Author, pairs: str = "") -> Response:
+    return _label_page(request, session, {**LABEL_DEFAULTS, "pair_job_id": pairs}, {})
+
+
+@router.post("/feedback/label")
+async def launch_labelling(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    queue: Annotated[JobQueue, Depends(get_job_queue)],
+) -> Response:
+    data = await request.form()
+    # Unticked boxes are not sent: read every field, flags as "" when absent.
+    form = {name: str(data.get(name) or "") for name in LABEL_DEFAULTS}
+    params, errors = validate_label_launch(session=session, form=form)
+    if errors:
+        return _label_page(request, session, form, errors)
+    job = launch_job(session=session, queue=queue, kind="label_pairs", parameters=params, user=user)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _label_run(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.kind != "label_pairs":
+        raise HTTPException(404, f"no labelling run {job_id}")
+    return job
+
+
+def _run_context(session: Session, job: Job, after: int) -> dict[str, Any]:
+    rows = comparison_rows(session=session, job_id=job.id or 0, after=after)
+    humans = human_labels_of(session=session, comparison_ids=[c.id or 0 for c, _, _ in rows])
+    pair_job = session.get(Job, int(job.parameters.get("pair_job_id") or 0))
+    model = session.get(LanguageModel, int(job.parameters.get("model_id") or 0))
+    return {
+        "job": job,
+        "pair_job": pair_job,
+        "model": model,
+        "rows": rows,
+        "humans": humans,
+        "after": rows[-1][0].id if len(rows) == 50 else None,
+        "agreement": run_agreement(session=session, job_id=job.id or 0),
+        "datasets": session.exec(
+            select(Dataset).where(Dataset.kind == "ai-feedback").order_by(col(Dataset.id).desc())
+        ).all(),
+    }
+
+
+@router.get("/feedback/runs/{run_id}")
+def label_run_page(
+    request: Request, session: SessionDep, user: Viewer, run_id: int, after: int = 0
+) -> Response:
+    job = _label_run(session, run_id)
+    context = {
+        **_run_context(session, job, after),
+        "form": {"min_margin": "0", "test_fraction": "10", "seed": "0", "prefer_human": "1"},
+        "errors": {},
+    }
+    return render(request, "feedback/run.html", context)
+
+
+@router.post("/feedback/runs/{run_id}/dataset")
+def build_feedback_dataset(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    queue: Annotated[JobQueue, Depends(get_job_queue)],
+    run_id: int,
+    name: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    min_margin: Annotated[str, Form()] = "0",
+    test_fraction: Annotated[str, Form()] = "10",
+    seed: Annotated[str, Form()] = "0",
+    prefer_human: Annotated[str, Form()] = "",
+) -> Response:
+    job = _label_run(session, run_id)
+    form = {
+        "name": name.strip(),
+        "description": description.strip()[:2000],
+        "min_margin": min_margin,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "prefer_human": prefer_human,
+    }
+    options, errors = parse_feedback_options(form)
+    if not form["name"]:
+        errors["name"] = "Give the dataset a name."
+    if options is not None and not errors:
+        built = build_feedback_rows(comparison_records(session=session, job_id=run_id), options)
+        if not built.total_rows:
+            reasons = ", ".join(f"{n} {reason}" for reason, n in built.dropped.items())
+            errors["min_margin"] = (
+                f"No rows are left after filtering ({reasons or 'no comparisons yet'})."
+            )
+    if errors or options is None:
+        context = {**_run_context(session, job, 0), "form": form, "errors": errors}
+        return render(request, "feedback/run.html", context, status_code=400)
+    dataset, _ = create_dataset(
+        session=session,
+        queue=queue,
+        name=form["name"],
+        description=form["description"],
+        job_ids=[run_id],
+        options=options,
+        helpful_path=None,
+        helpful_filename="",
+        user=user,
+        kind="ai-feedback",
+    )
+    return RedirectResponse(f"/datasets/{dataset.id}", status_code=303)
+
+
+@router.get("/feedback/runs/{run_id}/review")
+def review_page(
+    request: Request, session: SessionDep, user: Reviewer, run_id: int, after: int = 0
+) -> Response:
+    """The next comparison I have not labelled: A and B side by side, the AI's view beside."""
+    job = _label_run(session, run_id)
+    found = next_to_label(session=session, job_id=run_id, user=user, after=after)
+    context: dict[str, Any] = {
+        "job": job,
+        "item": found,
+        "notice": request.query_params.get("saved"),
+    }
+    if found:
+        comparison = found[0]
+        context["mine"] = human_labels_of(session=session, comparison_ids=[comparison.id or 0])
+    return render(request, "feedback/review.html", context)
+
+
+@router.post("/comparisons/{comparison_id}/label")
+def label_comparison(
+    request: Request,
+    session: SessionDep,
+    user: Reviewer,
+    comparison_id: int,
+    choice: Annotated[str, Form()] = "",
+) -> Response:
+    comparison = session.get(Comparison, comparison_id)
+    if comparison is None:
+        raise HTTPException(404, f"no comparison {comparison_id}")
+    try:
+        _, replaced = record_human_label(
+            session=session, comparison=comparison, user=user, choice=choice
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    session.commit()
+    saved = f"{choice}{'-replaced' if replaced else ''}"
+    return RedirectResponse(
+        f"/feedback/runs/{comparison.job_id}/review?saved={saved}", status_code=303
+    )
+
+
+def _eval_page(
+    request: Request, session: Session, form: dict[str, Any], errors: dict[str, str]
+) -> Response:
+    context = {
+        "models": session.exec(
+            select(LanguageModel)
+            .where(LanguageModel.kind == "policy")
+            .order_by(col(LanguageModel.name))
+        ).all(),
+        "settings": EVAL_SETTINGS,
+        "form": form,
+        "errors": errors,
+    }
+    return render(request, "feedback/eval.html", context, status_code=400 if errors else 200)
+
+
+@router.get("/feedback/eval")
+def eval_form(request: Request, session: SessionDep, user: Author) -> Response:
+    form = {
+        "model_id": "",
+        "limit": "0",
+        "settings": ["plain", "order"],
+        "cot_max_new_tokens": "128",
+    }
+    return _eval_page(request, session, form, {})
+
+
+@router.post("/feedback/eval")
+def launch_eval(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    queue: Annotated[JobQueue, Depends(get_job_queue)],
+    file: Annotated[UploadFile | None, File()] = None,
+    model_id: Annotated[str, Form()] = "",
+    limit: Annotated[str, Form()] = "0",
+    settings: Annotated[list[str] | None, Form()] = None,
+    cot_max_new_tokens: Annotated[str, Form()] = "128",
+) -> Response:
+    from app.recipe.hhh_file import HHHFileError, check_hhh_file
+
+    form: dict[str, Any] = {
+        "model_id": model_id,
+        "limit": limit,
+        "settings": settings or [],
+        "cot_max_new_tokens": cot_max_new_tokens,
+    }
+    errors: dict[str, str] = {}
+    model = session.get(LanguageModel, int(model_id or 0) if model_id.isdigit() else 0)
+    if model is None or model.kind != "policy":
+        errors["model_id"] = "Choose the feedback model to evaluate."
+    chosen = [name for name in form["settings"] if name in EVAL_SETTINGS]
+    if not chosen:
+        errors["settings"] = "Choose at least one setting."
+    numbers = {}
+    for name, high in (("limit", 100_000), ("cot_max_new_tokens", 4096)):
+        raw = str(form[name]).strip()
+        if not raw.isdigit() or int(raw) > high:
+            errors[name] = f"A whole number from 0 to {high}."
+        else:
+            numbers[name] = int(raw)
+    file_error = upload_error(file, required=True)
+    if file_error:
+        errors["file"] = file_error
+    if errors or file is None:
+        return _eval_page(request, session, form, errors)
+    path = save_upload(file)
+    try:
+        count = check_hhh_file(path)
+    except HHHFileError as exc:
+        path.unlink(missing_ok=True)
+        return _eval_page(request, session, form, {"file": f"{file.filename}: {exc}"})
+    job = launch_job(
+        session=session,
+        queue=queue,
+        kind="eval_labeller",
+        parameters={
+            "model_id": model.id if model else None,
+            "path": str(path),
+            "filename": file.filename,
+            "questions": count,
+            "settings": chosen,
+            **numbers,
+        },
+        user=user,
+    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def pairs_of(session: Session, job_id: int, limit: int = 10) -> list[ReplyPair]:
+    return list(
+        session.exec(
+            select(ReplyPair)
+            .where(ReplyPair.job_id == job_id)
+            .order_by(col(ReplyPair.id).desc())
+            .limit(limit)
+        )
+    )
+
+
+__all__ = ["LABEL_FLAGS", "router"]
