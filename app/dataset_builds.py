@@ -13,6 +13,7 @@ from app.datasets.card import SourceRun
 from app.datasets.feedback_rows import FeedbackOptions
 from app.datasets.records import StepRecord, TraceRecord
 from app.datasets.rows import DatasetOptions, ReviewFilter
+from app.forms import NumberFields, parse_numbers
 from app.jobs import launch_job
 from app.models import (
     ConstitutionVersion,
@@ -124,40 +125,31 @@ def source_runs(*, session: Session, job_ids: list[int]) -> list[SourceRun]:
     return runs
 
 
-PERCENT_FIELDS = {"min_change": (0.0, 100.0), "test_fraction": (0.0, 50.0)}
-COUNT_FIELDS = {
-    "min_chars": (0, 1_000_000),
-    "max_chars": (0, 10_000_000),
-    "max_prompt_chars": (0, 10_000_000),
-    "seed": (0, 2**31 - 1),
-    "helpful_max_rows": (0, 10_000_000),
+# Percentages in the form, shares in the options.
+PERCENT_FIELDS = ("min_change", "test_fraction")
+OPTION_FIELDS: NumberFields = {
+    "min_change": (float, 0.0, 100.0),
+    "test_fraction": (float, 0.0, 50.0),
+    "min_chars": (int, 0, 1_000_000),
+    "max_chars": (int, 0, 10_000_000),
+    "max_prompt_chars": (int, 0, 10_000_000),
+    "seed": (int, 0, 2**31 - 1),
+    "helpful_max_rows": (int, 0, 10_000_000),
 }
 
 
 def parse_options(form: dict[str, str]) -> tuple[DatasetOptions | None, dict[str, str]]:
     """Dataset options from the build form; errors by field name when any value is wrong."""
     errors: dict[str, str] = {}
-    values: dict[str, Any] = {}
     if form.get("review_filter") not in {f.value for f in ReviewFilter}:
         errors["review_filter"] = "Choose which reviewed traces to keep."
-    for name, (low, high) in PERCENT_FIELDS.items():
-        try:
-            number = float(form.get(name, "") or 0)
-        except ValueError:
-            errors[name] = f"A percentage from {low:g} to {high:g}."
-            continue
-        if not low <= number <= high:
-            errors[name] = f"From {low:g} to {high:g} %."
-        values[name] = number / 100
-    for name, (ilow, ihigh) in COUNT_FIELDS.items():
-        try:
-            whole = int(form.get(name, "") or 0)
-        except ValueError:
-            errors[name] = f"A whole number from {ilow} to {ihigh}."
-            continue
-        if not ilow <= whole <= ihigh:
-            errors[name] = f"From {ilow} to {ihigh}."
-        values[name] = whole
+    # An empty box means 0 (no limit, no filter).
+    values = parse_numbers(
+        {name: form.get(name, "").strip() or "0" for name in OPTION_FIELDS}, OPTION_FIELDS, errors
+    )
+    for name in PERCENT_FIELDS:
+        if name in values:
+            values[name] /= 100
     if values.get("max_chars") and values["max_chars"] < values.get("min_chars", 0):
         errors["max_chars"] = "The longest allowed answer is shorter than the shortest."
     if errors:

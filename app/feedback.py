@@ -9,6 +9,7 @@ from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
 from app.datasets.feedback_rows import ComparisonRecord, FeedbackOptions
+from app.forms import NumberFields, parse_numbers
 from app.generation import NUMBER_FIELDS
 from app.models import (
     Comparison,
@@ -39,7 +40,7 @@ PAIR_FIELDS = {
         "chunk_size",
     )
 }
-LABEL_FIELDS: dict[str, tuple[type, float, float]] = {
+LABEL_FIELDS: NumberFields = {
     "ensemble": (int, 1, 16),
     "clamp_low": (float, 0.0, 0.5),
     "clamp_high": (float, 0.5, 1.0),
@@ -48,23 +49,6 @@ LABEL_FIELDS: dict[str, tuple[type, float, float]] = {
     "cot_max_new_tokens": (int, 1, 4096),
 }
 LABEL_FLAGS = ("order_average", "chain_of_thought", "few_shot")
-
-
-def _numbers(
-    form: dict[str, str], fields: dict[str, tuple[type, float, float]], errors: dict[str, str]
-) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, (kind, low, high) in fields.items():
-        raw = form.get(name, "").strip()
-        try:
-            value = kind(raw)
-        except ValueError:
-            errors[name] = f"A {'whole ' if kind is int else ''}number from {low:g} to {high:g}."
-            continue
-        if not low <= value <= high:
-            errors[name] = f"From {low:g} to {high:g}."
-        values[name] = value
-    return values
 
 
 def _policy(session: Session, raw: str, errors: dict[str, str], field: str) -> int:
@@ -85,7 +69,7 @@ def validate_pairs_launch(
         errors["prompt_set_id"] = "Choose a prompt set."
     elif not prompt_set.prompt_count:
         errors["prompt_set_id"] = "This prompt set is empty."
-    params = _numbers(form, PAIR_FIELDS, errors)
+    params = parse_numbers(form, PAIR_FIELDS, errors)
     if params.get("temperature") == 0:
         errors["temperature"] = "Two greedy replies are the same reply: sample (above 0)."
     params.update(
@@ -138,7 +122,7 @@ def validate_label_launch(
     version = session.get(ConstitutionVersion, int(form.get("constitution_version_id") or 0))
     if version is None or version.state != VersionState.PUBLISHED:
         errors["constitution_version_id"] = "Choose a published constitution version."
-    params = _numbers(form, LABEL_FIELDS, errors)
+    params = parse_numbers(form, LABEL_FIELDS, errors)
     if params.get("clamp_low", 0.4) >= params.get("clamp_high", 0.6):
         errors["clamp_high"] = "Above the lower clamp."
     params.update({flag: bool(form.get(flag)) for flag in LABEL_FLAGS})
@@ -265,7 +249,7 @@ def comparison_records(*, session: Session, job_id: int) -> list[ComparisonRecor
 
 def parse_feedback_options(form: dict[str, str]) -> tuple[FeedbackOptions | None, dict[str, str]]:
     errors: dict[str, str] = {}
-    values = _numbers(
+    values = parse_numbers(
         form,
         {
             "min_margin": (float, 0.0, 50.0),

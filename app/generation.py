@@ -9,6 +9,7 @@ from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
 from app.default_model import DEFAULT_MODEL_NAME, default_gguf_path
+from app.forms import NumberFields, parse_numbers
 from app.models import (
     ConstitutionVersion,
     LanguageModel,
@@ -126,7 +127,7 @@ def launch_choices(*, session: Session) -> LaunchChoices:
     )
 
 
-NUMBER_FIELDS: dict[str, tuple[type, float, float]] = {
+NUMBER_FIELDS: NumberFields = {
     "rounds": (int, 1, 8),
     "max_prompts": (int, 0, 10_000_000),
     "sample_size": (int, 0, 10_000_000),
@@ -162,16 +163,7 @@ def validate_launch(
         errors["model_id"] = (
             f"{model.name} is a reward model: it scores replies, it cannot write them."
         )
-    for name, (kind, low, high) in NUMBER_FIELDS.items():
-        raw = form.get(name, "").strip()
-        try:
-            value = kind(raw)
-        except ValueError:
-            errors[name] = f"A {'whole ' if kind is int else ''}number from {low:g} to {high:g}."
-            continue
-        if not low <= value <= high:
-            errors[name] = f"From {low:g} to {high:g}."
-        params[name] = value
+    params.update(parse_numbers(form, NUMBER_FIELDS, errors))
     stop = [line for line in form.get("stop", "").splitlines() if line.strip()]
     if len(stop) > 8:
         errors["stop"] = "At most 8 stop sequences."

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.forms import NumberFields, parse_numbers
 from app.models import Dataset, JobMetric, LanguageModel
 from app.recipe.training_spec import PRESETS, Method, TrainingSpec
 
@@ -17,7 +18,7 @@ METHODS = {
 TRAIN_SPLIT = {Method.SFT: "train_sft", Method.DPO: "train_prefs", Method.REWARD: "train_prefs"}
 
 # Form fields of a TrainingSpec: (type, lowest, highest).
-SPEC_FIELDS: dict[str, tuple[type, float, float]] = {
+SPEC_FIELDS: NumberFields = {
     "learning_rate": (float, 1e-10, 1.0),
     "num_train_epochs": (float, 0.01, 1000.0),
     "max_steps": (int, -1, 10_000_000),
@@ -100,17 +101,7 @@ def validate_training(
             f"Dataset '{dataset.name}' has no {TRAIN_SPLIT[method]} rows, which "
             f"{method.value.upper()} trains on."
         )
-    values: dict[str, Any] = {}
-    for name, (kind, low, high) in SPEC_FIELDS.items():
-        raw = form.get(name, "").strip()
-        try:
-            number = kind(float(raw)) if kind is float else int(raw)
-        except ValueError:
-            errors[name] = f"A {'whole ' if kind is int else ''}number from {low:g} to {high:g}."
-            continue
-        if not low <= number <= high:
-            errors[name] = f"From {low:g} to {high:g}."
-        values[name] = number
+    values = parse_numbers(form, SPEC_FIELDS, errors)
     if values.get("max_steps") == 0:
         errors["max_steps"] = "At least 1 step, or -1 to train for the epochs given."
     output_name = form.get("output_name", "").strip()

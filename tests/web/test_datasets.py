@@ -130,7 +130,7 @@ def test_a_build_that_leaves_no_rows_is_refused_before_any_job(
     nothing = post(author, "/datasets", data={**BUILD_FORM})
     assert nothing.status_code == 400 and "Choose at least one generation run" in nothing.text
     wrong = post(author, "/datasets", data={**BUILD_FORM, "runs": [run.id], "min_change": "150"})
-    assert wrong.status_code == 400 and "From 0 to 100 %" in wrong.text
+    assert wrong.status_code == 400 and "From 0 to 100." in wrong.text
 
 
 def test_a_bad_helpful_file_is_refused_with_its_line(
