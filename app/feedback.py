@@ -9,7 +9,7 @@ from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
 from app.datasets.feedback_rows import ComparisonRecord, FeedbackOptions
-from app.forms import NumberFields, parse_numbers
+from app.forms import NumberFields, form_id, parse_numbers
 from app.generation import NUMBER_FIELDS
 from app.models import (
     Comparison,
@@ -52,7 +52,7 @@ LABEL_FLAGS = ("order_average", "chain_of_thought", "few_shot")
 
 
 def _policy(session: Session, raw: str, errors: dict[str, str], field: str) -> int:
-    model = session.get(LanguageModel, int(raw or 0))
+    model = session.get(LanguageModel, form_id(raw))
     if model is None:
         errors[field] = "Choose a model."
     elif model.kind != "policy":
@@ -64,7 +64,7 @@ def validate_pairs_launch(
     *, session: Session, form: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
-    prompt_set = session.get(PromptSet, int(form.get("prompt_set_id") or 0))
+    prompt_set = session.get(PromptSet, form_id(form.get("prompt_set_id")))
     if prompt_set is None:
         errors["prompt_set_id"] = "Choose a prompt set."
     elif not prompt_set.prompt_count:
@@ -112,14 +112,14 @@ def validate_label_launch(
     *, session: Session, form: dict[str, str]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
-    pair_job = session.get(Job, int(form.get("pair_job_id") or 0))
+    pair_job = session.get(Job, form_id(form.get("pair_job_id")))
     if pair_job is None or pair_job.kind != "reply_pairs":
         errors["pair_job_id"] = "Choose a run of reply pairs."
     elif not session.exec(
         select(func.count()).select_from(ReplyPair).where(ReplyPair.job_id == pair_job.id)
     ).one():
         errors["pair_job_id"] = "This run has stored no pairs yet."
-    version = session.get(ConstitutionVersion, int(form.get("constitution_version_id") or 0))
+    version = session.get(ConstitutionVersion, form_id(form.get("constitution_version_id")))
     if version is None or version.state != VersionState.PUBLISHED:
         errors["constitution_version_id"] = "Choose a published constitution version."
     params = parse_numbers(form, LABEL_FIELDS, errors)

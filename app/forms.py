@@ -29,3 +29,9 @@ def parse_numbers(
             errors[name] = f"From {low:g} to {high:g}."
         values[name] = value
     return values
+
+
+def form_id(raw: str | None) -> int:
+    """A row id chosen in a form; 0 (no such row) for anything that is not a whole number."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() else 0

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.forms import NumberFields, parse_numbers
+from app.forms import NumberFields, form_id, parse_numbers
 from app.models import Dataset, JobMetric, LanguageModel
 from app.recipe.training_spec import PRESETS, Method, TrainingSpec
 
@@ -81,7 +81,7 @@ def validate_training(
         errors["method"] = "Choose SFT, DPO or a reward model."
     if form.get("preset") not in PRESETS:
         errors["preset"] = "Choose a preset."
-    base = session.get(LanguageModel, int(form.get("base_model_id") or 0))
+    base = session.get(LanguageModel, form_id(form.get("base_model_id")))
     if base is None:
         errors["base_model_id"] = "Choose the model to start from."
     elif base.backend != "transformers":
@@ -91,7 +91,7 @@ def validate_training(
         )
     elif base.kind != "policy":
         errors["base_model_id"] = f"{base.name} is a reward model; start from a language model."
-    dataset = session.get(Dataset, int(form.get("dataset_id") or 0))
+    dataset = session.get(Dataset, form_id(form.get("dataset_id")))
     if dataset is None:
         errors["dataset_id"] = "Choose a dataset."
     elif dataset.status != "ready":

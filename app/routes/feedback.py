@@ -238,6 +238,7 @@ def review_page(
     context: dict[str, Any] = {
         "job": job,
         "item": found,
+        "after": after,
         "notice": request.query_params.get("saved"),
     }
     if found:
@@ -253,6 +254,7 @@ def label_comparison(
     user: Reviewer,
     comparison_id: int,
     choice: Annotated[str, Form()] = "",
+    after: Annotated[str, Form()] = "",
 ) -> Response:
     comparison = session.get(Comparison, comparison_id)
     if comparison is None:
@@ -265,8 +267,9 @@ def label_comparison(
         raise HTTPException(422, str(exc)) from exc
     session.commit()
     saved = f"{choice}{'-replaced' if replaced else ''}"
+    skipped = f"&after={after}" if after.isdigit() and int(after) else ""
     return RedirectResponse(
-        f"/feedback/runs/{comparison.job_id}/review?saved={saved}", status_code=303
+        f"/feedback/runs/{comparison.job_id}/review?saved={saved}{skipped}", status_code=303
     )
 
 

@@ -387,7 +387,9 @@ def test_chain_of_thought_reasons_once_then_scores_and_clamps() -> None:
     assert [r.label for r in results] == ["A", "A", "B"]
     for result in results:
         assert result.reasoning == "(A) is kinder."
-        assert all(0.4 <= e["prob_a"] <= 0.6 for e in result.per_principle)
+        # Each question keeps its own probability; only the averaged label is clamped, so a
+        # model that leans a little one way past a position bias is not flattened into a tie.
+        assert all(e["prob_a"] < 0.01 or e["prob_a"] > 0.99 for e in result.per_principle)
     wider = label_pairs(pairs(1), DOC, backend, LabelConfig(chain_of_thought=True, clamp_high=0.8))
     assert wider[0].prob_a == pytest.approx(0.8)
     # Without chain of thought nothing is clamped.
