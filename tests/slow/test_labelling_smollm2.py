@@ -86,7 +86,6 @@ def check_comparisons(
         )
         assert all(math.isfinite(d["logprob_a"]) and d["logprob_a"] < 0 for d in c.details)
         assert all(math.isfinite(d["logprob_b"]) and d["logprob_b"] < 0 for d in c.details)
-        assert c.prob_a == pytest.approx(sum(d["prob_a"] for d in c.details) / len(c.details))
 
 
 def test_pairs_labels_and_a_preference_dataset_with_smollm2(
@@ -161,6 +160,9 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
     run_next(engine, queue)
     plain = comparisons_of(session, plain_run)
     check_comparisons(plain, pairs, keys, ensemble=2)
+    for c in plain:
+        # Without chain of thought P(A) is the plain mean over principles and orders.
+        assert c.prob_a == pytest.approx(sum(d["prob_a"] for d in c.details) / len(c.details))
     assert all(c.reasoning == "" for c in plain)
 
     cot_run = job_of(
@@ -175,7 +177,6 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
     check_comparisons(cot, pairs, keys, ensemble=1)
     for c in cot:
         assert c.prob_a is not None and 0.4 - 1e-9 <= c.prob_a <= 0.6 + 1e-9
-        assert all(0.4 - 1e-9 <= d["prob_a"] <= 0.6 + 1e-9 for d in c.details)
         assert c.reasoning == c.details[0]["reasoning"]
     assert any(c.reasoning.strip() for c in cot), "SmolLM2 wrote no reasoning at all"
 
@@ -219,7 +220,9 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
         assert row["corrected"] is False  # nobody labelled: the AI decided every row
         assert row["source"] == f"comparison:{comparison.id}"
         winner, loser = (
-            (pair.reply_a, pair.reply_b) if comparison.label == "A" else (pair.reply_b, pair.reply_a)
+            (pair.reply_a, pair.reply_b)
+            if comparison.label == "A"
+            else (pair.reply_b, pair.reply_a)
         )
         assert row["chosen"] == [{"role": "assistant", "content": winner}]
         assert row["rejected"] == [{"role": "assistant", "content": loser}]
