@@ -465,8 +465,6 @@ def label_pairs(
                 logprob_a, logprob_b, p_a = answer.logprob_a, answer.logprob_b, answer.prob_a
             else:
                 logprob_a, logprob_b, p_a = answer.logprob_b, answer.logprob_a, answer.prob_b
-            if cot:
-                p_a, _ = clamp(p_a, config.clamp_low, config.clamp_high)
             entries.append(
                 {
                     "principle": question.principle.key,
@@ -478,6 +476,10 @@ def label_pairs(
                 }
             )
         prob_a = _mean([e["prob_a"] for e in entries])
+        if cot:
+            # Clamped after averaging: clamping each order first would turn a model that favours
+            # whichever reply comes first (0.6 and 0.4 once clamped) into an exact tie.
+            prob_a, _ = clamp(prob_a, config.clamp_low, config.clamp_high)
         label = "A" if prob_a > 0.5 else "B" if prob_a < 0.5 else "tie"
         comparisons.append(
             Comparison(
