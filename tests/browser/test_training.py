@@ -87,7 +87,7 @@ def test_build_a_dataset_launch_dpo_and_watch_the_curves_grow(
     assert page.input_value("select[name=base_model_id]") != ""
     page.fill("input[name=output_name]", "tiny-dpo")
     page.fill("input[name=learning_rate]", "1e-3")
-    page.fill("input[name=max_steps]", "120")
+    page.fill("input[name=max_steps]", "60")
     page.fill("input[name=max_length]", "64")
     page.click("button:has-text('Start training')")
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
@@ -96,12 +96,12 @@ def test_build_a_dataset_launch_dpo_and_watch_the_curves_grow(
     page.wait_for_selector(loss, timeout=90_000)
     early = int(page.get_attribute(loss, "data-points"))
     page.wait_for_selector(
-        "#job-status:is([data-status=succeeded], [data-status=failed])", timeout=120_000
+        "#job-status:is([data-status=succeeded], [data-status=failed])", timeout=300_000
     )
     assert page.get_attribute("#job-status", "data-status") == "succeeded", page.inner_text(
         "#job-status"
     )
-    assert int(page.get_attribute(loss, "data-points")) == 120 > early
+    assert int(page.get_attribute(loss, "data-points")) == 60 > early
     assert page.locator('figure[data-metric="rewards/margins"] polyline').count() == 1
     assert "Registered as tiny-dpo" in page.inner_text("#job-status")
 
