@@ -27,7 +27,7 @@ Then the HHH-dev accuracy of the same model on the first `--limit` questions (64
 219): `worker.evals.hhh.evaluate` for the scored settings (plain, order; cot and cot-order on
 the first `--cot-limit` (32) only, as they generate 128 tokens of reasoning per question), and
 the same questions answered by generating and parsing ("generate", "generate-order"; n counts
-the items with a parsed answer, skipped the unparsed). The defaults take about 15 minutes on
+the items with a parsed answer, skipped the unparsed). The defaults take about 13-14 minutes on
 2 quiet CPU cores.
 
 CPU share "ours" is this process's CPU time over wall time x torch threads; "others" is the rest
