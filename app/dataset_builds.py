@@ -26,6 +26,7 @@ from app.models import (
     TraceStep,
     User,
 )
+from app.prompt_sets import prompt_messages
 from app.queue import JobQueue
 from app.recipe.formats import write_project
 
@@ -86,7 +87,7 @@ def load_trace_records(*, session: Session, job_ids: list[int]) -> list[TraceRec
         TraceRecord(
             trace_id=trace.id or 0,
             job_id=trace.job_id,
-            messages=list(context) if context else [{"role": "user", "content": text}],
+            messages=prompt_messages(text, context),
             initial_reply=trace.initial_reply,
             final_reply=trace.final_reply,
             correction=corrections.get(trace.id or 0),

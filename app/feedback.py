@@ -23,6 +23,7 @@ from app.models import (
     User,
     VersionState,
 )
+from app.prompt_sets import prompt_messages
 from app.recipe.label_agreement import LabelAgreement, agreement_by_principle, majority_choice
 from app.timeutil import utcnow
 
@@ -233,9 +234,7 @@ def comparison_records(*, session: Session, job_id: int) -> list[ComparisonRecor
         ComparisonRecord(
             comparison_id=c.id or 0,
             pair_id=pair.id or 0,
-            messages=list(prompt.context)
-            if prompt.context
-            else [{"role": "user", "content": prompt.text}],
+            messages=prompt_messages(prompt.text, prompt.context),
             reply_a=pair.reply_a,
             reply_b=pair.reply_b,
             prob_a=c.prob_a,

@@ -16,6 +16,11 @@ class PromptSetError(ValueError):
     pass
 
 
+def prompt_messages(text: str, context: list[dict[str, str]] | None) -> list[dict[str, str]]:
+    """A prompt as the chat a model answers: its multi-turn context, or its text as one turn."""
+    return list(context) if context else [{"role": "user", "content": text}]
+
+
 def store_prompt_set(
     *,
     session: Session,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
+from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.recipe.formats import detect_and_read
 from app.settings import get_settings
@@ -189,9 +190,7 @@ def _into_file(args: argparse.Namespace) -> int:
     # A prompt's id in a file is its line number: stable across runs, so a rerun resumes.
     todo = [
         (
-            PromptInput(
-                prompt_id=p.line, messages=p.context or [{"role": "user", "content": p.text}]
-            ),
+            PromptInput(prompt_id=p.line, messages=prompt_messages(p.text, p.context)),
             p.text,
         )
         for p in parsed

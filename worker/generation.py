@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from app.constitutions import to_document
 from app.models import ConstitutionVersion, LanguageModel, Principle, Prompt, Trace, TraceStep
+from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.settings import get_settings
 from worker.backends.base import Backend
@@ -75,10 +76,6 @@ def select_prompts(session: Session, params: dict[str, Any]) -> list[Prompt]:
     return rows
 
 
-def prompt_messages(prompt: Prompt) -> list[dict[str, str]]:
-    return list(prompt.context) if prompt.context else [{"role": "user", "content": prompt.text}]
-
-
 def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
     version = session.get(ConstitutionVersion, int(params["constitution_version_id"]))
     if version is None:
@@ -95,7 +92,7 @@ def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
         prompts=[
             PromptInput(
                 prompt_id=row.id or 0,
-                messages=prompt_messages(row),
+                messages=prompt_messages(row.text, row.context),
             )
             for row in rows
         ],

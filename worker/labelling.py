@@ -11,8 +11,9 @@ from sqlmodel import Session, col, select
 
 from app.constitutions import to_document
 from app.models import Comparison, ConstitutionVersion, LanguageModel, Prompt, ReplyPair
+from app.prompt_sets import prompt_messages
 from worker.backends.base import Backend
-from worker.generation import load_backend, prompt_messages
+from worker.generation import load_backend
 from worker.lifecycle import JobContext
 from worker.pipeline.ai_feedback import Comparison as Judgement
 from worker.pipeline.ai_feedback import LabelConfig, PairInput, label_pairs
@@ -41,7 +42,7 @@ def load_pairs(session: Session, pair_job_id: int) -> list[PairInput]:
     return [
         PairInput(
             pair_id=pair.id or 0,
-            conversation=prompt_messages(prompt),
+            conversation=prompt_messages(prompt.text, prompt.context),
             reply_a=pair.reply_a,
             reply_b=pair.reply_b,
         )

@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.models import LanguageModel, ReplyPair
+from app.prompt_sets import prompt_messages
 from worker.backends.base import Backend, GenerationParams
-from worker.generation import load_backend, prompt_messages, select_prompts
+from worker.generation import load_backend, select_prompts
 from worker.lifecycle import JobContext
 from worker.pipeline.critique_revision import PromptInput, clean_output
 
@@ -131,7 +132,7 @@ def run_reply_pairs(engine: Engine, context: JobContext, backend: Backend | None
     chunk_size = max(1, int(params.get("chunk_size") or 16))
     with Session(engine) as session:
         prompts = [
-            PromptInput(prompt_id=row.id or 0, messages=prompt_messages(row))
+            PromptInput(prompt_id=row.id or 0, messages=prompt_messages(row.text, row.context))
             for row in select_prompts(session, params)
         ]
         done_ids = set(
