@@ -9,7 +9,6 @@ from app.dataset_builds import create_dataset
 from app.datasets.feedback_rows import build_feedback_rows
 from app.db import SessionDep
 from app.feedback import (
-    LABEL_FLAGS,
     comparison_records,
     comparison_rows,
     human_labels_of,
@@ -24,7 +23,7 @@ from app.feedback import (
 )
 from app.generation import launch_choices
 from app.jobs import launch_job
-from app.models import Comparison, Dataset, Job, LanguageModel, ReplyPair
+from app.models import Comparison, Dataset, Job, LanguageModel
 from app.queue import JobQueue, get_job_queue
 from app.templating import render
 from app.uploads import save_upload, upload_error
@@ -360,17 +359,3 @@ def launch_eval(
         user=user,
     )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
-
-
-def pairs_of(session: Session, job_id: int, limit: int = 10) -> list[ReplyPair]:
-    return list(
-        session.exec(
-            select(ReplyPair)
-            .where(ReplyPair.job_id == job_id)
-            .order_by(col(ReplyPair.id).desc())
-            .limit(limit)
-        )
-    )
-
-
-__all__ = ["LABEL_FLAGS", "router"]
