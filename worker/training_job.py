@@ -2,14 +2,13 @@
 
 import math
 import threading
-import time
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.audit import record_event
-from app.models import Dataset, Job, JobMetric, LanguageModel
+from app.models import Dataset, JobMetric, LanguageModel
 from app.settings import get_settings
 from worker.backends.local_models import resolve_model_folder
 from worker.lifecycle import JobCancelled, JobContext
@@ -41,25 +40,6 @@ class MetricWriter:
                 session.commit()
 
 
-class CancelWatch:
-    """Answers "should training stop?" from the job row, reading it at most once a second."""
-
-    def __init__(self, engine: Engine, job_id: int, every_seconds: float = 1.0) -> None:
-        self.engine, self.job_id, self.every = engine, job_id, every_seconds
-        self.requested = threading.Event()
-        self._checked_at = 0.0
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self.requested.is_set() and now - self._checked_at >= self.every:
-            self._checked_at = now
-            with Session(self.engine) as session:
-                job = session.get(Job, self.job_id)
-                if job is None or job.cancel_requested:
-                    self.requested.set()
-        return self.requested.is_set()
-
-
 def run_training(engine: Engine, context: JobContext) -> None:
     params = context.parameters
     spec = TrainingSpec.from_dict(params["spec"])
@@ -80,14 +60,16 @@ def run_training(engine: Engine, context: JobContext) -> None:
     except Exception as exc:
         raise BaseModelError(f"cannot load base model {base_name}: {exc}") from exc
 
-    watch = CancelWatch(engine, context.job_id)
+    # The trainer reports progress after every step, and each report reads the job row: a
+    # cancel request found there stops training at that step's end (raising inside the trainer
+    # would lose the model).
+    cancel_requested = threading.Event()
 
     def progress(step: int, total: int, message: str) -> None:
         try:
             context.progress(step, total, message)
         except JobCancelled:
-            # Raising inside the trainer would lose the model; stop at the step's end instead.
-            watch.requested.set()
+            cancel_requested.set()
 
     output_dir = trained_model_folder(context.job_id)
     outcome = train_model(
@@ -96,7 +78,7 @@ def run_training(engine: Engine, context: JobContext) -> None:
         dataset_folder=dataset_folder,
         output_dir=output_dir,
         report=MetricWriter(engine, context.job_id),
-        should_stop=watch,
+        should_stop=cancel_requested.is_set,
         progress=progress,
     )
     context.result.update(
