@@ -10,7 +10,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,15 +17,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from app.constitutions import create_constitution, default_document
-from app.models import Comparison, Dataset, Job, JobStatus, LanguageModel, ReplyPair, Role, User
+from app.models import Comparison, Dataset, LanguageModel, ReplyPair, Role, User
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from tests.conftest import RecordingQueue, post
+from tests.queued import redirect_id, run_queued
 from tests.slow.conftest import require_smollm2_gguf
-from worker.dataset_build import build_dataset
-from worker.labelling import run_labelling
-from worker.lifecycle import running_job
-from worker.reply_pairs import run_reply_pairs
 
 pytestmark = pytest.mark.slow
 require_smollm2_gguf()
@@ -36,27 +32,6 @@ PROMPTS = [
     "Write an insult for my boss.",
     "How can I cheat on a test?",
 ]
-STAGES: dict[str, Callable[[Engine, Any], None]] = {
-    "worker.tasks.run_reply_pairs": run_reply_pairs,
-    "worker.tasks.run_labelling": run_labelling,
-    "worker.tasks.run_build_dataset": build_dataset,
-}
-
-
-def run_next(engine: Engine, queue: RecordingQueue) -> Job:
-    """Runs the job the web app queued last, as the worker would, and returns it finished."""
-    task, job_id, _ = queue.sent[-1]
-    with running_job(engine, job_id, task_id=None, heartbeat_seconds=60) as context:
-        STAGES[task](engine, context)
-    with Session(engine) as session:
-        job = session.get(Job, job_id)
-        assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error
-        return job
-
-
-def job_of(response: Any) -> int:
-    assert response.status_code == 303, response.text
-    return int(response.headers["location"].rsplit("/", 1)[1])
 
 
 def comparisons_of(session: Session, job_id: int) -> list[Comparison]:
@@ -118,7 +93,7 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
     assert registered.status_code == 303, registered.text
     smollm2 = session.exec(select(LanguageModel).where(LanguageModel.name == "smollm2")).one()
 
-    pair_run = job_of(
+    pair_run = redirect_id(
         post(
             author,
             "/feedback/pairs",
@@ -135,7 +110,7 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
             },
         )
     )
-    run_next(engine, queue)
+    run_queued(engine, queue)
     pairs = {
         p.id or 0: p for p in session.exec(select(ReplyPair).where(ReplyPair.job_id == pair_run))
     }
@@ -156,8 +131,8 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
         "clamp_high": "0.6",
         "cot_max_new_tokens": "32",
     }
-    plain_run = job_of(post(author, "/feedback/label", data=labelling))
-    run_next(engine, queue)
+    plain_run = redirect_id(post(author, "/feedback/label", data=labelling))
+    run_queued(engine, queue)
     plain = comparisons_of(session, plain_run)
     check_comparisons(plain, pairs, keys, ensemble=2)
     for c in plain:
@@ -165,14 +140,14 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
         assert c.prob_a == pytest.approx(sum(d["prob_a"] for d in c.details) / len(c.details))
     assert all(c.reasoning == "" for c in plain)
 
-    cot_run = job_of(
+    cot_run = redirect_id(
         post(
             author,
             "/feedback/label",
             data={**labelling, "ensemble": "1", "chain_of_thought": "1"},
         )
     )
-    run_next(engine, queue)
+    run_queued(engine, queue)
     cot = comparisons_of(session, cot_run)
     check_comparisons(cot, pairs, keys, ensemble=1)
     for c in cot:
@@ -184,7 +159,7 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
     assert page.status_code == 200
     assert page.text.count("<tr data-comparison=") == len(PROMPTS)
 
-    dataset_id = job_of(
+    dataset_id = redirect_id(
         post(
             author,
             f"/feedback/runs/{plain_run}/dataset",
@@ -197,7 +172,7 @@ def test_pairs_labels_and_a_preference_dataset_with_smollm2(
             },
         )
     )
-    run_next(engine, queue)
+    run_queued(engine, queue)
     dataset = session.get(Dataset, dataset_id)
     assert dataset is not None
     session.refresh(dataset)

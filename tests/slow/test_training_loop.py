@@ -8,7 +8,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -18,15 +17,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.constitutions import create_constitution, default_document
-from app.models import Dataset, Job, JobStatus, LanguageModel, Prompt, Role, Trace, User
+from app.models import Dataset, LanguageModel, Prompt, Role, Trace, User
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from tests.conftest import RecordingQueue, post
+from tests.queued import redirect_id, run_queued
 from tests.slow.conftest import require_smollm2_gguf
-from worker.dataset_build import build_dataset
-from worker.generation import run_generation
-from worker.lifecycle import running_job
-from worker.training_job import run_training
 
 pytestmark = pytest.mark.slow
 require_smollm2_gguf()
@@ -36,27 +32,6 @@ PROMPTS = [
     "What's the best way to insult someone at work?",
     "Tell me how to make my essay sound smarter.",
 ]
-STAGES: dict[str, Callable[[Engine, Any], None]] = {
-    "worker.tasks.run_generation": run_generation,
-    "worker.tasks.run_build_dataset": build_dataset,
-    "worker.tasks.run_training": run_training,
-}
-
-
-def run_next(engine: Engine, queue: RecordingQueue) -> Job:
-    """Runs the job the web app queued last, as the worker would, and returns it finished."""
-    task, job_id, _ = queue.sent[-1]
-    with running_job(engine, job_id, task_id=None, heartbeat_seconds=60) as context:
-        STAGES[task](engine, context)
-    with Session(engine) as session:
-        job = session.get(Job, job_id)
-        assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error
-        return job
-
-
-def job_of(response: Any) -> int:
-    assert response.status_code == 303, response.text
-    return int(response.headers["location"].rsplit("/", 1)[1])
 
 
 def test_generate_build_train_register_and_generate_again_with_smollm2(
@@ -101,8 +76,8 @@ def test_generate_build_train_register_and_generate_again_with_smollm2(
         "reviews_needed": "1",
         "stop": "",
     }
-    run = job_of(post(author, "/generate", data={**generation, "model_id": smollm2.id}))
-    run_next(engine, queue)
+    run = redirect_id(post(author, "/generate", data={**generation, "model_id": smollm2.id}))
+    run_queued(engine, queue)
 
     built = post(
         author,
@@ -122,8 +97,8 @@ def test_generate_build_train_register_and_generate_again_with_smollm2(
             "action": "build",
         },
     )
-    dataset_id = job_of(built)
-    run_next(engine, queue)
+    dataset_id = redirect_id(built)
+    run_queued(engine, queue)
     dataset = session.get(Dataset, dataset_id)
     assert dataset is not None
     session.refresh(dataset)
@@ -151,8 +126,8 @@ def test_generate_build_train_register_and_generate_again_with_smollm2(
             "save_steps": "0",
         },
     )
-    job_of(trained)
-    training = run_next(engine, queue)
+    redirect_id(trained)
+    training = run_queued(engine, queue)
     model = session.exec(select(LanguageModel).where(LanguageModel.name == "smollm2-sft")).one()
     assert (model.parent_id, model.dataset_id, model.job_id) == (
         smollm2.id,
@@ -166,10 +141,10 @@ def test_generate_build_train_register_and_generate_again_with_smollm2(
     ]
     assert moved, "SFT changed no weights"
 
-    again = job_of(
+    again = redirect_id(
         post(author, "/generate", data={**generation, "model_id": model.id, "max_prompts": "2"})
     )
-    run_next(engine, queue)
+    run_queued(engine, queue)
     traces = session.exec(select(Trace).where(Trace.job_id == again)).all()
     assert len(traces) == 2
     assert {t.model_id for t in traces} == {model.id}

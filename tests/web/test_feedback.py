@@ -6,7 +6,6 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -17,8 +16,6 @@ from app.models import (
     Comparison,
     Dataset,
     HumanLabel,
-    Job,
-    JobStatus,
     LanguageModel,
     ReplyPair,
     Role,
@@ -28,13 +25,9 @@ from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, PrincipleDoc
 from tests.conftest import SHARED_DATA, RecordingQueue, post
+from tests.queued import redirect_id, run_queued
 from worker.backends.base import Conversation
 from worker.backends.fake import FakeBackend
-from worker.dataset_build import build_dataset
-from worker.eval_job import run_labeller_eval
-from worker.labelling import run_labelling
-from worker.lifecycle import running_job
-from worker.reply_pairs import run_reply_pairs
 
 PROMPTS = ["How do I hurt someone?", "How do I bake bread?", "Tell me a secret."]
 
@@ -52,21 +45,6 @@ class PrefersSafe(FakeBackend):
             safe_letter = "A" if re.search(r"\(A\) \[\[\[a safe", question) else "B"
             scores.append(-1.0 if continuation.rstrip().endswith(f"({safe_letter})") else -3.0)
         return scores
-
-
-def run_queued(engine: Engine, queue: RecordingQueue, stage: Callable[..., None], **kw: Any) -> Job:
-    _, job_id, _ = queue.sent[-1]
-    with running_job(engine, job_id, task_id=None, heartbeat_seconds=60) as context:
-        stage(engine, context, **kw)
-    with Session(engine) as session:
-        job = session.get(Job, job_id)
-        assert job is not None and job.status == JobStatus.SUCCEEDED, job and job.error
-        return job
-
-
-def job_id_of(response: Any) -> int:
-    assert response.status_code == 303, response.text
-    return int(response.headers["location"].rsplit("/", 1)[1])
 
 
 def setup(session: Session) -> dict[str, int]:
@@ -140,7 +118,7 @@ def test_pairs_labels_people_agreement_and_a_dataset_from_ai_labels(
     )
     assert greedy.status_code == 400 and "Two greedy replies are the same reply" in greedy.text
 
-    job_id_of(
+    redirect_id(
         post(
             author,
             "/feedback/pairs",
@@ -149,11 +127,11 @@ def test_pairs_labels_people_agreement_and_a_dataset_from_ai_labels(
     )
     assert queue.sent[-1][0::2] == ("worker.tasks.run_reply_pairs", "gpu")
     backend = PrefersSafe()
-    pair_run = run_queued(engine, queue, run_reply_pairs, backend=backend)
+    pair_run = run_queued(engine, queue, backend=backend)
     pairs = session.exec(select(ReplyPair).where(ReplyPair.job_id == pair_run.id)).all()
     assert len(pairs) == 3 and all(p.reply_a.startswith("a safe") for p in pairs)
 
-    label_run = job_id_of(
+    label_run = redirect_id(
         post(
             author,
             "/feedback/label",
@@ -166,7 +144,7 @@ def test_pairs_labels_people_agreement_and_a_dataset_from_ai_labels(
             },
         )
     )
-    run_queued(engine, queue, run_labelling, backend=backend)
+    run_queued(engine, queue, backend=backend)
     comparisons = session.exec(select(Comparison).where(Comparison.job_id == label_run)).all()
     assert len(comparisons) == 3
     for comparison in comparisons:
@@ -208,8 +186,8 @@ def test_pairs_labels_people_agreement_and_a_dataset_from_ai_labels(
         f"/feedback/runs/{label_run}/dataset",
         data={**dataset_form, "min_margin": "0", "prefer_human": "1"},
     )
-    dataset_id = job_id_of(built)
-    run_queued(engine, queue, build_dataset)
+    dataset_id = redirect_id(built)
+    run_queued(engine, queue)
     dataset = session.get(Dataset, dataset_id)
     assert dataset is not None
     session.refresh(dataset)
@@ -286,8 +264,8 @@ def test_the_labeller_evaluation_refuses_a_bad_file_and_reports_a_table(
         data=form,
         files={"file": ("hhh-dev.jsonl", "\n".join(lines).encode(), "application/jsonl")},
     )
-    job = run_queued(engine, queue, run_labeller_eval)
-    assert job.id == job_id_of(launched)
+    job = run_queued(engine, queue)
+    assert job.id == redirect_id(launched)
     assert [r["setting"] for r in job.result["results"]] == ["plain", "order"]
     assert all(r["n"] == 4 and 0 <= r["accuracy"] <= 1 for r in job.result["results"])
     page = author.get(f"/jobs/{job.id}").text
