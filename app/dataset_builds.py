@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app.audit import record_event
 from app.constitutions import to_document
@@ -14,7 +14,7 @@ from app.datasets.feedback_rows import FeedbackOptions
 from app.datasets.records import StepRecord, TraceRecord
 from app.datasets.rows import DatasetOptions, ReviewFilter
 from app.forms import NumberFields, parse_numbers
-from app.jobs import launch_job
+from app.jobs import launch_job, runs_with_counts
 from app.models import (
     ConstitutionVersion,
     Dataset,
@@ -33,16 +33,7 @@ from app.recipe.formats import write_project
 
 def generation_runs(*, session: Session) -> list[tuple[Job, int]]:
     """Every generation run that stored traces, newest first, with its trace count."""
-    counts = (
-        sa_select(col(Trace.job_id), func.count().label("n")).group_by(col(Trace.job_id)).subquery()
-    )
-    rows = session.execute(
-        sa_select(Job, counts.c.n)
-        .join(counts, counts.c.job_id == Job.id)
-        .where(col(Job.kind) == "generate")
-        .order_by(col(Job.id).desc())
-    ).all()
-    return [(job, int(n)) for job, n in rows]
+    return runs_with_counts(session=session, job_id=Trace.job_id, kind="generate")
 
 
 def load_trace_records(*, session: Session, job_ids: list[int]) -> list[TraceRecord]:

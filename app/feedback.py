@@ -11,6 +11,7 @@ from app.audit import record_event
 from app.datasets.feedback_rows import ComparisonRecord, FeedbackOptions
 from app.forms import NumberFields, form_id, parse_numbers
 from app.generation import NUMBER_FIELDS
+from app.jobs import runs_with_counts
 from app.models import (
     Comparison,
     ConstitutionVersion,
@@ -81,32 +82,13 @@ def validate_pairs_launch(
 
 
 def pair_runs(*, session: Session) -> list[tuple[Job, int]]:
-    counts = (
-        sa_select(col(ReplyPair.job_id), func.count().label("n"))
-        .group_by(col(ReplyPair.job_id))
-        .subquery()
-    )
-    rows = session.execute(
-        sa_select(Job, counts.c.n)
-        .join(counts, counts.c.job_id == Job.id)
-        .order_by(col(Job.id).desc())
-    ).all()
-    return [(job, int(n)) for job, n in rows]
+    return runs_with_counts(session=session, job_id=ReplyPair.job_id, kind="reply_pairs")
 
 
 def label_runs(*, session: Session) -> list[tuple[Job, int]]:
-    counts = (
-        sa_select(col(Comparison.job_id), func.count().label("n"))
-        .group_by(col(Comparison.job_id))
-        .subquery()
+    return runs_with_counts(
+        session=session, job_id=Comparison.job_id, kind="label_pairs", include_empty=True
     )
-    rows = session.execute(
-        sa_select(Job, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.job_id == Job.id)
-        .where(col(Job.kind) == "label_pairs")
-        .order_by(col(Job.id).desc())
-    ).all()
-    return [(job, int(n)) for job, n in rows]
 
 
 def validate_label_launch(

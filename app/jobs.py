@@ -3,7 +3,8 @@
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
@@ -133,3 +134,21 @@ def list_jobs(*, session: Session, limit: int = 100, status: JobStatus | None = 
     if status is not None:
         statement = statement.where(Job.status == status)
     return list(session.exec(statement))
+
+
+def runs_with_counts(
+    *, session: Session, job_id: Any, kind: str, include_empty: bool = False
+) -> list[tuple[Job, int]]:
+    """Jobs of one kind, newest first, with how many rows of a table each stored.
+
+    `job_id` is that table's job column (Trace.job_id, say); `include_empty` keeps the jobs that
+    stored none yet.
+    """
+    counts = sa_select(col(job_id), func.count().label("n")).group_by(col(job_id)).subquery()
+    rows = session.execute(
+        sa_select(Job, func.coalesce(counts.c.n, 0))
+        .join(counts, counts.c.job_id == Job.id, isouter=include_empty)
+        .where(col(Job.kind) == kind)
+        .order_by(col(Job.id).desc())
+    ).all()
+    return [(job, int(n)) for job, n in rows]
