@@ -1,6 +1,5 @@
 """The web side of generation: the model registry, validating a launch, reading traces back."""
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,8 @@ from app.models import (
     User,
     VersionState,
 )
+from app.server_access import api_key_env_error, base_url_error
+from app.settings import get_settings
 
 BACKENDS = {
     "transformers": "Local transformers (hub id, folder or GGUF file)",
@@ -26,7 +27,9 @@ BACKENDS = {
 }
 
 
-def validate_model(*, session: Session, form: dict[str, str]) -> dict[str, str]:
+def validate_model(*, session: Session, form: dict[str, str], by_admin: bool) -> dict[str, str]:
+    """What is wrong with a model to register; pointing at a server off the operator's
+    allow-list is for admins only (see app.server_access)."""
     errors: dict[str, str] = {}
     if not form["name"]:
         errors["name"] = "Give the model a name."
@@ -42,10 +45,14 @@ def validate_model(*, session: Session, form: dict[str, str]) -> dict[str, str]:
         and not Path(form["path"]).expanduser().exists()
     ):
         errors["path"] = f"{form['path']} does not exist on this machine."
-    if form["backend"] == "openai" and not re.match(r"^https?://", form["base_url"]):
-        errors["base_url"] = "An http:// or https:// address, such as http://127.0.0.1:8001/v1."
-    if form["api_key_env"] and not re.match(r"^[A-Z_][A-Z0-9_]*$", form["api_key_env"]):
-        errors["api_key_env"] = "The name of an environment variable, such as VLLM_API_KEY."
+    settings = get_settings()
+    if form["backend"] == "openai":
+        url_error = base_url_error(form["base_url"], by_admin=by_admin, settings=settings)
+        if url_error:
+            errors["base_url"] = url_error
+    key_error = api_key_env_error(form["api_key_env"], settings)
+    if key_error:
+        errors["api_key_env"] = key_error
     return errors
 
 

@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET_KEY = "change-me"
@@ -21,8 +21,19 @@ class Settings(BaseSettings):
     DATABASE_URL: str = ""
     BROKER_URL: str = ""
     SECRET_KEY: str = PLACEHOLDER_SECRET_KEY
-    SESSION_COOKIE_SECURE: bool = False
+    # Send the session and CSRF cookies over HTTPS only. Unset means "true when
+    # ENVIRONMENT=production, false otherwise"; set it false only for production over plain HTTP.
+    SESSION_COOKIE_SECURE: bool | None = None
     SESSION_HOURS: int = 24 * 7
+    # Sign-in throttling. Failures are counted in the database, so every web process sees
+    # them. Within the window, an account that has had SIGN_IN_FAILURES_PER_ACCOUNT wrong
+    # passwords, or a client address that has sent SIGN_IN_FAILURES_PER_ADDRESS, is answered
+    # 429 with Retry-After until its oldest failure leaves the window; a success clears the
+    # account's count. Per account guesses one password slowly; per address (higher, since an
+    # office may share one) stops one client spraying passwords over many accounts.
+    SIGN_IN_WINDOW_SECONDS: int = Field(15 * 60, ge=1)
+    SIGN_IN_FAILURES_PER_ACCOUNT: int = Field(5, ge=1)
+    SIGN_IN_FAILURES_PER_ADDRESS: int = Field(20, ge=1)
     MAX_UPLOAD_MB: int = 200
     # Uploads up to this size are parsed while the form is submitted, so a bad line is
     # reported on the form at once; bigger ones are checked by the import job.
@@ -32,6 +43,20 @@ class Settings(BaseSettings):
     JOB_HEARTBEAT_SECONDS: int = 10
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: str = ""
+    # OpenAI-compatible servers. The worker sends the value of a model's key variable to the
+    # model's server, so only variables the operator names may hold keys (any starting with
+    # the prefix, or listed), and only admins may register a server outside OPENAI_BASE_URLS
+    # (comma-separated base URLs; a model's URL must have the same scheme, host and port and
+    # lie under the path).
+    API_KEY_ENV_PREFIX: str = "CAI_API_KEY_"
+    API_KEY_ENVS: str = ""
+    OPENAI_BASE_URLS: str = ""
+
+    @field_validator("SESSION_COOKIE_SECURE", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # `SESSION_COOKIE_SECURE=` (as compose writes an unset variable) means the default.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> "Settings":
@@ -54,6 +79,20 @@ class Settings(BaseSettings):
     @property
     def upload_dir(self) -> Path:
         return self.DATA_DIR / "uploads"
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        if self.SESSION_COOKIE_SECURE is None:
+            return self.ENVIRONMENT == "production"
+        return self.SESSION_COOKIE_SECURE
+
+    @property
+    def allowed_api_key_envs(self) -> set[str]:
+        return {name.strip() for name in self.API_KEY_ENVS.split(",") if name.strip()}
+
+    @property
+    def allowed_base_urls(self) -> list[str]:
+        return [url.strip() for url in self.OPENAI_BASE_URLS.split(",") if url.strip()]
 
 
 @lru_cache

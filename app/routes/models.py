@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from app.auth import Author, Viewer
 from app.db import SessionDep
 from app.generation import BACKENDS, register_model, validate_model
-from app.models import Dataset, LanguageModel
+from app.models import Dataset, LanguageModel, Role
 from app.templating import render
 
 router = APIRouter(prefix="/models")
@@ -56,7 +56,9 @@ def register(
         "api_key_env": api_key_env.strip(),
         "description": description.strip()[:2000],
     }
-    errors = validate_model(session=session, form=form)
+    errors = validate_model(
+        session=session, form=form, by_admin=Role(user.role).at_least(Role.ADMIN)
+    )
     if errors:
         return _page(request, session, form, errors)
     register_model(session=session, form=form, user=user)

@@ -86,20 +86,21 @@ def test_models_are_registered_with_validation_and_an_audit_event(
         data={"name": "local", "backend": "transformers", "path": "/no/such/folder"},
     )
     assert missing.status_code == 400 and "/no/such/folder does not exist" in missing.text
+    # A server off the operator's allow-list is an admin's to register.
     ok = post(
-        client,
+        make_client(Role.ADMIN),
         "/models",
         data={
             "name": "vllm",
             "backend": "openai",
             "path": "my-model",
             "base_url": "http://127.0.0.1:8001/v1/",
-            "api_key_env": "VLLM_KEY",
+            "api_key_env": "CAI_API_KEY_VLLM",
         },
     )
     assert ok.status_code == 303
     model = session.exec(select(LanguageModel).where(LanguageModel.name == "vllm")).one()
-    assert model.base_url == "http://127.0.0.1:8001/v1" and model.api_key_env == "VLLM_KEY"
+    assert model.base_url == "http://127.0.0.1:8001/v1" and model.api_key_env == "CAI_API_KEY_VLLM"
     assert (
         session.exec(select(AuditEvent).where(AuditEvent.action == "model.register"))
         .one()
