@@ -3,9 +3,9 @@
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
@@ -104,14 +104,28 @@ def _require_draft(version: ConstitutionVersion) -> None:
         )
 
 
-def _check_lock(
-    session: Session, current: int, expected: int, who_id: int | None, when: Any
-) -> None:
-    if current != expected:
+def _claim_lock(session: Session, row: Principle | ConstitutionVersion, expected: int) -> None:
+    """Moves the row's lock on from `expected` in one conditional UPDATE, or raises StaleEdit.
+
+    Comparing in Python and then writing lets two simultaneous saves both pass; the database
+    lets exactly one UPDATE match `lock_version = expected` (the other waits for the row and
+    then matches nothing).
+    """
+    table = type(row)
+    claimed = session.execute(
+        update(table)
+        .where(col(table.id) == row.id, col(table.lock_version) == expected)
+        .values(lock_version=expected + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(row)
         raise StaleEdit(
-            username_of(session=session, user_id=who_id, default="someone"),
-            when.strftime("%H:%M:%S"),
+            username_of(session=session, user_id=row.updated_by_id, default="someone"),
+            row.updated_at.strftime("%H:%M:%S"),
         )
+    # The UPDATE already moved the lock on: record that without writing it a second time.
+    set_committed_value(row, "lock_version", expected + 1)
 
 
 def principles_of(*, session: Session, version: ConstitutionVersion) -> list[Principle]:
@@ -414,13 +428,7 @@ def update_principle(
     version = session.get(ConstitutionVersion, principle.version_id)
     assert version is not None
     _require_draft(version)
-    _check_lock(
-        session,
-        principle.lock_version,
-        expected_lock,
-        principle.updated_by_id,
-        principle.updated_at,
-    )
+    _claim_lock(session, principle, expected_lock)
     before = {
         "key": principle.key,
         "critique_request": principle.critique_request,
@@ -435,7 +443,6 @@ def update_principle(
     principle.comparison_instruction = fields.comparison_instruction.strip()
     principle.tags = fields.tag_list()
     principle.enabled = fields.enabled
-    principle.lock_version += 1
     principle.updated_by_id = user.id
     principle.updated_at = utcnow()
     session.add(principle)
@@ -459,13 +466,7 @@ def delete_principle(
     version = session.get(ConstitutionVersion, principle.version_id)
     assert version is not None
     _require_draft(version)
-    _check_lock(
-        session,
-        principle.lock_version,
-        expected_lock,
-        principle.updated_by_id,
-        principle.updated_at,
-    )
+    _claim_lock(session, principle, expected_lock)
     record_event(
         session=session,
         actor=user,
@@ -513,9 +514,7 @@ def update_system_prompt(
     *, session: Session, version: ConstitutionVersion, text: str, expected_lock: int, user: User
 ) -> None:
     _require_draft(version)
-    _check_lock(
-        session, version.lock_version, expected_lock, version.updated_by_id, version.updated_at
-    )
+    _claim_lock(session, version, expected_lock)
     if len(text) > MAX_TEXT:
         raise ValueError(f"The system prompt can be at most {MAX_TEXT} characters.")
     before = version.system_prompt
@@ -533,7 +532,7 @@ def update_system_prompt(
 
 
 def _touch(version: ConstitutionVersion, user: User) -> None:
-    version.lock_version += 1
+    """Who changed the version and when; its lock moved on in `_claim_lock`."""
     version.updated_by_id = user.id
     version.updated_at = utcnow()
 
@@ -561,9 +560,7 @@ def save_few_shot(
     user: User,
 ) -> FewShotConversation:
     _require_draft(version)
-    _check_lock(
-        session, version.lock_version, expected_lock, version.updated_by_id, version.updated_at
-    )
+    _claim_lock(session, version, expected_lock)
     if few_shot is None:
         last = session.exec(
             select(func.max(FewShotConversation.position)).where(
@@ -601,9 +598,7 @@ def delete_few_shot(
     user: User,
 ) -> None:
     _require_draft(version)
-    _check_lock(
-        session, version.lock_version, expected_lock, version.updated_by_id, version.updated_at
-    )
+    _claim_lock(session, version, expected_lock)
     record_event(
         session=session,
         actor=user,
