@@ -1,14 +1,17 @@
 """The FastAPI application: routers, static files, sign-in redirects and error pages."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from app.auth import CSRF_COOKIE, NotSignedIn, Viewer, verify_csrf
+from app.auth import CSRF_COOKIE, NotSignedIn, PasswordChangeRequired, Viewer, verify_csrf
+from app.headers import SecurityHeadersMiddleware
 from app.routes import (
     admin,
     auth,
@@ -37,6 +40,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for module in (
         auth,
@@ -68,6 +72,7 @@ def create_app() -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
+        # The pre-session value behind the sign-in form's token; sign-in and sign-out drop it.
         seed = getattr(request.state, "new_csrf_seed", None)
         if seed is not None and CSRF_COOKIE not in request.cookies:
             response.set_cookie(
@@ -75,7 +80,7 @@ def create_app() -> FastAPI:
                 seed,
                 httponly=True,
                 samesite="lax",
-                secure=get_settings().SESSION_COOKIE_SECURE,
+                secure=get_settings().session_cookie_secure,
             )
         return response
 
@@ -90,17 +95,59 @@ def create_app() -> FastAPI:
             return JSONResponse({"detail": "sign in first"}, status_code=401)
         return RedirectResponse(target, status_code=303)
 
+    @app.exception_handler(PasswordChangeRequired)
+    def password_change_required(request: Request, exc: PasswordChangeRequired) -> Response:
+        if is_htmx(request):
+            return Response(status_code=403, headers={"HX-Redirect": "/account/password"})
+        return RedirectResponse("/account/password", status_code=303)
+
     @app.exception_handler(HTTPException)
     def http_error(request: Request, exc: HTTPException) -> Response:
-        if "text/html" in request.headers.get("accept", "") and not is_htmx(request):
-            return render(
-                request,
-                "error.html",
-                {"status": exc.status_code, "detail": exc.detail},
-                status_code=exc.status_code,
-            )
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        return _error_response(request, exc.status_code, exc.detail, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A malformed or out-of-range id or number: a 422 that says which field, never a 500."""
+        problems = field_problems(exc)
+        detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return _error_response(request, 422, detail, extra={"errors": problems})
 
     return app
+
+
+def _error_response(
+    request: Request,
+    status_code: int,
+    detail: Any,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """The error page for a page request; JSON for htmx and other clients."""
+    if status_code in {204, 304}:  # these carry no body
+        return Response(status_code=status_code, headers=headers)
+    if "text/html" in request.headers.get("accept", "") and not is_htmx(request):
+        return render(
+            request,
+            "error.html",
+            {"status": status_code, "detail": detail},
+            status_code=status_code,
+        )
+    return JSONResponse(
+        {"detail": detail, **(extra or {})}, status_code=status_code, headers=headers
+    )
+
+
+# Where a parameter came from, which a person does not need to read.
+_SOURCES = {"path", "query", "body", "header", "cookie"}
+
+
+def field_problems(exc: RequestValidationError) -> list[dict[str, str]]:
+    """Each invalid field's name and what is wrong with it (the value is not repeated)."""
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in _SOURCES]
+        problems.append(
+            {"field": ".".join(location) or "request", "message": str(error.get("msg", ""))}
+        )
+    return problems

@@ -31,9 +31,9 @@ class Settings(BaseSettings):
     # 429 with Retry-After until its oldest failure leaves the window; a success clears the
     # account's count. Per account guesses one password slowly; per address (higher, since an
     # office may share one) stops one client spraying passwords over many accounts.
-    SIGN_IN_WINDOW_SECONDS: int = Field(15 * 60, ge=1)
-    SIGN_IN_FAILURES_PER_ACCOUNT: int = Field(5, ge=1)
-    SIGN_IN_FAILURES_PER_ADDRESS: int = Field(20, ge=1)
+    SIGN_IN_WINDOW_SECONDS: int = Field(default=15 * 60, ge=1)
+    SIGN_IN_FAILURES_PER_ACCOUNT: int = Field(default=5, ge=1)
+    SIGN_IN_FAILURES_PER_ADDRESS: int = Field(default=20, ge=1)
     MAX_UPLOAD_MB: int = 200
     # Uploads up to this size are parsed while the form is submitted, so a bad line is
     # reported on the form at once; bigger ones are checked by the import job.

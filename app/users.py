@@ -3,11 +3,12 @@
 import re
 from collections.abc import Iterable
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
-from app.models import Role, User
-from app.security import MIN_PASSWORD_LENGTH, hash_password
+from app.models import Role, User, UserSession
+from app.security import MIN_PASSWORD_LENGTH, hash_password, new_one_time_password, token_digest
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 
@@ -57,11 +58,53 @@ def create_user(
     return user
 
 
+def end_sessions(*, session: Session, user: User, keep_token: str | None = None) -> None:
+    """Signs the user out everywhere, except the browser whose session token is `keep_token`."""
+    statement = delete(UserSession).where(col(UserSession.user_id) == user.id)
+    if keep_token is not None:
+        statement = statement.where(col(UserSession.token_hash) != token_digest(keep_token))
+    session.exec(statement)
+
+
+def change_password(
+    *, session: Session, user: User, password: str, current_token: str | None
+) -> None:
+    """Whoever knew the old password may hold other sessions: only this browser's stays."""
+    user.password_hash = hash_password(password)
+    user.must_change_password = False
+    session.add(user)
+    end_sessions(session=session, user=user, keep_token=current_token)
+    record_event(
+        session=session, actor=user, action="user.password", object_type="user", object_id=user.id
+    )
+
+
+def reset_password(*, session: Session, user: User, actor: User) -> str:
+    """Gives the user a one-time password, to be changed at the next sign-in; returns it."""
+    one_time = new_one_time_password()
+    user.password_hash = hash_password(one_time)
+    user.must_change_password = True
+    session.add(user)
+    end_sessions(session=session, user=user)
+    record_event(
+        session=session,
+        actor=actor,
+        action="user.reset_password",
+        object_type="user",
+        object_id=user.id,
+        username=user.username,
+    )
+    return one_time
+
+
 def change_role(*, session: Session, user: User, role: Role, is_active: bool, actor: User) -> None:
     before = {"role": user.role, "is_active": user.is_active}
     user.role = role
     user.is_active = is_active
     session.add(user)
+    if not is_active:
+        # Otherwise re-enabling the account would bring its old sessions back.
+        end_sessions(session=session, user=user)
     record_event(
         session=session,
         actor=actor,

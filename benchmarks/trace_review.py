@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from app.auth import expected_csrf_token
 from app.cli import web_command
-from app.security import csrf_token_for
 from benchmarks.seed_traces import Seeded, seed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,13 +105,18 @@ def server(database_url: str, label: str) -> Iterator[tuple[str, str]]:
 def sign_in(url: str, secret: str, username: str, password: str) -> httpx.Client:
     client = httpx.Client(base_url=url, timeout=60)
     client.get("/login")
-    token = csrf_token_for(secret, client.cookies["cai_csrf"])
     response = client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token}
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": expected_csrf_token(client.cookies, secret),
+        },
     )
     if response.status_code != 303 or response.headers["location"] != "/":
         raise RuntimeError(f"{username} could not sign in: {response.status_code}")
-    client.headers["X-CSRF-Token"] = token
+    # The token is bound to the session the sign-in just started.
+    client.headers["X-CSRF-Token"] = expected_csrf_token(client.cookies, secret) or ""
     return client
 
 

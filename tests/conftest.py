@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
+from app.auth import expected_csrf_token
 from app.db import engine_for
 from app.models import Role, User
 from app.queue import get_job_queue
-from app.security import csrf_token_for
 from app.settings import get_settings
 from app.users import create_user
 
@@ -131,9 +131,14 @@ def make_client(engine: Engine, queue: RecordingQueue) -> Iterator[Callable[...,
 
 
 def csrf(client: TestClient) -> str:
-    if "cai_csrf" not in client.cookies:
+    """The token the page would carry: bound to the session, or before sign-in to the
+    pre-session cookie (which a first visit to the sign-in form sets)."""
+    token = expected_csrf_token(client.cookies, get_settings().SECRET_KEY)
+    if token is None:
         client.get("/login")
-    return csrf_token_for(get_settings().SECRET_KEY, client.cookies["cai_csrf"])
+        token = expected_csrf_token(client.cookies, get_settings().SECRET_KEY)
+    assert token is not None, "the sign-in form set no CSRF cookie"
+    return token
 
 
 def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> None:

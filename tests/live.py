@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from app.auth import expected_csrf_token
 from app.cli import web_command, worker_command
-from app.security import csrf_token_for
 from tests.conftest import REPO_ROOT
 
 ADMIN_PASSWORD = "live admin password"
@@ -46,7 +46,9 @@ class LiveApp:
         return client
 
     def csrf(self, client: httpx.Client) -> str:
-        return csrf_token_for(self.env["SECRET_KEY"], client.cookies["cai_csrf"])
+        token = expected_csrf_token(client.cookies, self.env["SECRET_KEY"])
+        assert token is not None, "no session or pre-session cookie: get /login first"
+        return token
 
     def restart_worker(self) -> None:
         old = self.processes["worker"]

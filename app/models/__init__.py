@@ -13,7 +13,7 @@ from app.models.feedback import Comparison, HumanLabel, ReplyPair
 from app.models.generation import LanguageModel, Review, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
 from app.models.prompts import Prompt, PromptSet
-from app.models.users import Role, User, UserSession
+from app.models.users import Role, SignInFailure, User, UserSession
 
 __all__ = [
     "AuditEvent",
@@ -33,6 +33,7 @@ __all__ = [
     "ReplyPair",
     "Review",
     "Role",
+    "SignInFailure",
     "Trace",
     "TraceStep",
     "User",

@@ -49,3 +49,18 @@ class UserSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+
+
+class SignInFailure(SQLModel, table=True):
+    """One wrong password, kept for the throttle window.
+
+    In the database rather than in memory, so every web process counts the same failures.
+    """
+
+    __tablename__ = "sign_in_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The username as typed, lower-cased: "Admin" and "admin" share one budget.
+    username: str = Field(max_length=64, index=True)
+    client_address: str = Field(max_length=64, index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)

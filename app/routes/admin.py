@@ -6,9 +6,10 @@ from sqlmodel import col, func, select
 
 from app.auth import Admin
 from app.db import SessionDep
+from app.ids import PageNumber, PositiveId
 from app.models import AuditEvent, Role, User
 from app.templating import render
-from app.users import change_role, create_user, usernames, validate_new_user
+from app.users import change_role, create_user, reset_password, usernames, validate_new_user
 
 router = APIRouter(prefix="/admin")
 
@@ -54,7 +55,7 @@ def update_user(
     request: Request,
     session: SessionDep,
     admin: Admin,
-    user_id: int,
+    user_id: PositiveId,
     role: Annotated[str, Form()],
     is_active: Annotated[bool, Form()] = False,
 ) -> Response:
@@ -73,8 +74,32 @@ def update_user(
     return RedirectResponse("/admin/users", status_code=303)
 
 
+@router.post("/users/{user_id}/reset-password")
+def reset_user_password(
+    request: Request, session: SessionDep, admin: Admin, user_id: PositiveId
+) -> Response:
+    user = session.get(User, user_id)
+    if user is None:
+        raise HTTPException(404, f"no user {user_id}")
+    if user.id == admin.id:
+        return _users_page(
+            request,
+            session,
+            form={},
+            errors={"self": "Change your own password under Account, not here."},
+        )
+    one_time = reset_password(session=session, user=user, actor=admin)
+    session.commit()
+    # Shown on this answer only: never stored in clear, put in a URL or cached.
+    response = _users_page(
+        request, session, form={}, reset={"username": user.username, "password": one_time}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @router.get("/audit")
-def audit(request: Request, session: SessionDep, admin: Admin, page: int = 1) -> Response:
+def audit(request: Request, session: SessionDep, admin: Admin, page: PageNumber = 1) -> Response:
     per_page = 50
     total = session.exec(select(func.count()).select_from(AuditEvent)).one()
     events = session.exec(

@@ -4,10 +4,21 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.audit import record_event
-from app.auth import OptionalUser, Viewer, authenticate, end_session, start_session
+from app.auth import (
+    SESSION_COOKIE,
+    OptionalUser,
+    PasswordOwner,
+    authenticate,
+    client_address,
+    end_session,
+    start_session,
+)
 from app.db import SessionDep
-from app.security import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from app.security import MIN_PASSWORD_LENGTH, verify_password
+from app.settings import get_settings
 from app.templating import render
+from app.throttle import MAX_KEY_LENGTH, clear_account, record_failure, retry_after, wait_in_words
+from app.users import change_password as store_new_password
 
 router = APIRouter()
 
@@ -30,14 +41,31 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    settings = get_settings()
+    address = client_address(request)
+    form = {"next": _safe_next(next), "username": username}
+    tried = {"username": username[:MAX_KEY_LENGTH], "address": address}
+    wait = retry_after(session=session, username=username, address=address, settings=settings)
+    if wait is not None:
+        # Not even checked: while throttled, the right password is refused like a wrong one.
+        record_event(
+            session=session, actor=None, action="user.login_throttled", object_type="user", **tried
+        )
+        session.commit()
+        error = f"Too many failed sign-ins. Try again in {wait_in_words(wait)}."
+        response = render(request, "login.html", {**form, "error": error}, status_code=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     user = authenticate(session=session, username=username, password=password)
     if user is None:
-        context = {
-            "next": _safe_next(next),
-            "username": username,
-            "error": "Wrong username or password.",
-        }
+        record_failure(session=session, username=username, address=address, settings=settings)
+        record_event(
+            session=session, actor=None, action="user.login_failed", object_type="user", **tried
+        )
+        session.commit()
+        context = {**form, "error": "Wrong username or password."}
         return render(request, "login.html", context, status_code=400)
+    clear_account(session=session, username=username)
     target = "/account/password" if user.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     start_session(session=session, user=user, response=response)
@@ -61,7 +89,7 @@ def logout(request: Request, session: SessionDep, user: OptionalUser) -> Respons
 
 
 @router.get("/account/password")
-def password_form(request: Request, user: Viewer) -> Response:
+def password_form(request: Request, user: PasswordOwner) -> Response:
     return render(request, "password.html")
 
 
@@ -69,7 +97,7 @@ def password_form(request: Request, user: Viewer) -> Response:
 def change_password(
     request: Request,
     session: SessionDep,
-    user: Viewer,
+    user: PasswordOwner,
     current: Annotated[str, Form()] = "",
     new: Annotated[str, Form()] = "",
     repeat: Annotated[str, Form()] = "",
@@ -83,11 +111,11 @@ def change_password(
         errors["repeat"] = "The two new passwords differ."
     if errors:
         return render(request, "password.html", {"errors": errors}, status_code=400)
-    user.password_hash = hash_password(new)
-    user.must_change_password = False
-    session.add(user)
-    record_event(
-        session=session, actor=user, action="user.password", object_type="user", object_id=user.id
+    store_new_password(
+        session=session,
+        user=user,
+        password=new,
+        current_token=request.cookies.get(SESSION_COOKIE),
     )
     session.commit()
     return RedirectResponse("/", status_code=303)

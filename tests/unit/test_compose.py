@@ -1,5 +1,6 @@
 """docker-compose.yml cannot run here (no Docker engine); check what can be checked without one."""
 
+import re
 import shlex
 import tomllib
 
@@ -68,3 +69,32 @@ def test_app_services_get_the_environment_they_need() -> None:
         )  # type: ignore[arg-type]
         assert settings.database_url == env["DATABASE_URL"]
     assert {"postgres", "redis"} <= set(SERVICES["web"]["depends_on"])
+
+
+def compose_default(value: str) -> str | None:
+    """What `${NAME:-default}` gives when NAME is unset; None for `${NAME:?error}` (required)."""
+    found = re.fullmatch(r"\$\{\w+(?::-(?P<default>[^}]*)|:\?[^}]*)\}", value)
+    assert found, value
+    return found.group("default")
+
+
+def test_production_cookies_are_secure_unless_the_operator_says_otherwise() -> None:
+    env = SERVICES["web"]["environment"]
+    default = (
+        compose_default(env["SESSION_COOKIE_SECURE"]) if "SESSION_COOKIE_SECURE" in env else ""
+    )
+    settings = Settings(
+        ENVIRONMENT=env["ENVIRONMENT"],
+        SECRET_KEY="x" * 40,
+        SESSION_COOKIE_SECURE=default,
+        _env_file=None,
+    )  # type: ignore[arg-type]
+    assert settings.session_cookie_secure is True
+
+
+def test_flower_needs_a_password_and_listens_on_loopback_only() -> None:
+    flower = SERVICES["flower"]
+    # Flower reads FLOWER_<OPTION> variables; a required one stops compose when it is unset.
+    assert compose_default(flower["environment"]["FLOWER_BASIC_AUTH"]) is None
+    assert not any("basic" in part for part in command_of("flower")), "no password in argv"
+    assert flower["ports"] and all(str(p).startswith("127.0.0.1:") for p in flower["ports"])

@@ -23,3 +23,14 @@ def test_defaults_need_no_server(tmp_path: object, monkeypatch: pytest.MonkeyPat
     assert settings.broker_url == f"sqla+sqlite:///{tmp_path}/broker.sqlite"
     redis = Settings(BROKER_URL="redis://127.0.0.1:6379/0", _env_file=None)  # type: ignore[call-arg]
     assert redis.broker_url == "redis://127.0.0.1:6379/0"
+
+
+def test_session_cookies_are_secure_by_default_in_production_only() -> None:
+    def secure(**values: object) -> bool:
+        return Settings(SECRET_KEY="x" * 40, _env_file=None, **values).session_cookie_secure  # type: ignore[arg-type]
+
+    assert secure(ENVIRONMENT="production") is True
+    assert secure(ENVIRONMENT="production", SESSION_COOKIE_SECURE="") is True
+    assert secure(ENVIRONMENT="production", SESSION_COOKIE_SECURE="false") is False
+    assert secure(ENVIRONMENT="development") is False
+    assert secure(ENVIRONMENT="development", SESSION_COOKIE_SECURE=True) is True

@@ -1,9 +1,11 @@
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.models import AuditEvent, Role, User, UserSession
+from app.settings import get_settings
 from tests.conftest import PASSWORD, csrf, post, sign_in
 
 
@@ -188,3 +190,23 @@ def test_a_disabled_user_is_signed_out(
     admin = make_client(Role.ADMIN)
     post(admin, f"/admin/users/{users[Role.VIEWER].id}", data={"role": "viewer"})
     assert client.get("/prompt-sets").status_code == 303
+
+
+def test_production_sets_secure_cookies_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    get_settings.cache_clear()
+    client = make_client(base_url="https://testserver")
+    assert "secure" in client.get("/login").headers["set-cookie"].lower()
+    response = client.post(
+        "/login", data={"username": "author", "password": PASSWORD, "csrf_token": csrf(client)}
+    )
+    assert response.status_code == 303
+    session_cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("cai_session=")
+    )
+    assert "secure" in session_cookie.lower()

@@ -35,6 +35,7 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/admin/users"): Role.ADMIN,
     ("POST", "/admin/users"): Role.ADMIN,
     ("POST", "/admin/users/{user_id}"): Role.ADMIN,
+    ("POST", "/admin/users/{user_id}/reset-password"): Role.ADMIN,
     ("GET", "/admin/audit"): Role.ADMIN,
     ("GET", "/jobs"): Role.VIEWER,
     ("GET", "/jobs/{job_id}"): Role.VIEWER,
