@@ -8,7 +8,7 @@ from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
 from app.default_model import DEFAULT_MODEL_NAME, default_gguf_path
-from app.forms import NumberFields, parse_numbers
+from app.forms import NumberFields, form_id, parse_numbers
 from app.models import (
     ConstitutionVersion,
     LanguageModel,
@@ -153,17 +153,17 @@ def validate_launch(
     """The job's parameters, and errors by field (empty when it can start)."""
     errors: dict[str, str] = {}
     params: dict[str, Any] = {}
-    version = session.get(ConstitutionVersion, int(form["constitution_version_id"] or 0))
+    version = session.get(ConstitutionVersion, form_id(form["constitution_version_id"]))
     if version is None or version.state != VersionState.PUBLISHED:
         errors["constitution_version_id"] = "Choose a published constitution version: runs pin one."
-    prompt_set = session.get(PromptSet, int(form["prompt_set_id"] or 0))
+    prompt_set = session.get(PromptSet, form_id(form["prompt_set_id"]))
     if prompt_set is None:
         errors["prompt_set_id"] = "Choose a prompt set."
     elif not session.exec(
         select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set.id)
     ).one():
         errors["prompt_set_id"] = "This prompt set is empty."
-    model = session.get(LanguageModel, int(form["model_id"] or 0))
+    model = session.get(LanguageModel, form_id(form["model_id"]))
     if model is None:
         errors["model_id"] = "Choose a model."
     elif model.kind != "policy":
@@ -177,7 +177,7 @@ def validate_launch(
     params.update(
         constitution_version_id=version.id if version else None,
         prompt_set_id=prompt_set.id if prompt_set else None,
-        model_id=int(form["model_id"] or 0),
+        model_id=form_id(form["model_id"]),
         stop=stop,
     )
     return params, errors

@@ -17,6 +17,7 @@ from app.constitutions import (
     versions_of,
 )
 from app.db import SessionDep
+from app.ids import PositiveId, parse_id
 from app.models import Constitution, ConstitutionVersion
 from app.recipe.diff import diff_constitutions
 from app.recipe.documents import ConstitutionDoc, ConstitutionFileError
@@ -117,6 +118,10 @@ def import_files(
     into: Annotated[str, Form()] = "",
 ) -> Response:
     form = {"name": name.strip(), "into": into}
+    into_id = parse_id(into)
+    if into.strip() and into_id is None:
+        # Only a tampered form sends this: the field is a list of constitutions.
+        raise HTTPException(422, "into: not a constitution's id")
     uploads = [f for f in files or [] if f.filename]
     if not uploads:
         return _import_page(request, session, form, {"files": "Choose one or more files."})
@@ -131,8 +136,8 @@ def import_files(
     except ConstitutionFileError as exc:
         return _import_page(request, session, form, {"files": str(exc)})
 
-    if into:
-        constitution = load_constitution(session, int(into))
+    if into_id is not None:
+        constitution = load_constitution(session, into_id)
         draft = import_as_draft(
             session=session,
             constitution=constitution,
@@ -154,7 +159,9 @@ def import_files(
 
 
 @router.get("/{constitution_id}")
-def overview(request: Request, session: SessionDep, user: Viewer, constitution_id: int) -> Response:
+def overview(
+    request: Request, session: SessionDep, user: Viewer, constitution_id: PositiveId
+) -> Response:
     constitution = load_constitution(session, constitution_id)
     versions = versions_of(session=session, constitution=constitution)
     names = usernames(session=session)
@@ -180,8 +187,8 @@ def new_draft(
     request: Request,
     session: SessionDep,
     user: Author,
-    constitution_id: int,
-    from_version: Annotated[int, Form()],
+    constitution_id: PositiveId,
+    from_version: Annotated[PositiveId, Form()],
 ) -> Response:
     constitution = load_constitution(session, constitution_id)
     source = session.get(ConstitutionVersion, from_version)
@@ -194,7 +201,12 @@ def new_draft(
 
 @router.get("/{constitution_id}/diff")
 def diff(
-    request: Request, session: SessionDep, user: Viewer, constitution_id: int, a: int, b: int
+    request: Request,
+    session: SessionDep,
+    user: Viewer,
+    constitution_id: PositiveId,
+    a: PositiveId,
+    b: PositiveId,
 ) -> Response:
     constitution = load_constitution(session, constitution_id)
     old, new = session.get(ConstitutionVersion, a), session.get(ConstitutionVersion, b)

@@ -17,10 +17,12 @@ from app.datasets.export import read_preview, zip_format
 from app.datasets.helpful_files import parse_helpful_file
 from app.datasets.rows import ReviewFilter, build_rows
 from app.db import SessionDep
-from app.models import Dataset, Job
+from app.ids import IdOrZero, PositiveId
+from app.models import Dataset, Job, JobStatus
 from app.prompt_files import PromptFileError
 from app.queue import JobQueue, get_job_queue
 from app.templating import render
+from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
 from app.users import username_of
 
@@ -70,7 +72,7 @@ def _list_page(
 
 
 @router.get("")
-def datasets(request: Request, session: SessionDep, user: Viewer, run: int = 0) -> Response:
+def datasets(request: Request, session: SessionDep, user: Viewer, run: IdOrZero = 0) -> Response:
     return _list_page(request, session, dict(DEFAULTS), [run] if run else [], {})
 
 
@@ -80,7 +82,7 @@ def build(
     session: SessionDep,
     user: Author,
     queue: Annotated[JobQueue, Depends(get_job_queue)],
-    runs: Annotated[list[int] | None, Form()] = None,
+    runs: Annotated[list[PositiveId] | None, Form()] = None,
     helpful_file: Annotated[UploadFile | None, File()] = None,
     name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
@@ -134,41 +136,48 @@ def build(
         return _list_page(request, session, form, job_ids, errors)
 
     helpful = []
-    if helpful_file is not None and helpful_file.filename:
+    helpful_name = (helpful_file.filename or "") if helpful_file is not None else ""
+    if helpful_file is not None and helpful_name:
         helpful_path = save_upload(helpful_file)
-        try:
-            helpful = parse_helpful_file(
-                helpful_path,
-                max_rows=options.helpful_max_rows,
-                source_name=helpful_file.filename,
-            )
-        except PromptFileError as exc:
-            helpful_path.unlink(missing_ok=True)
-            errors["helpful_file"] = f"{helpful_file.filename}: {exc}"
-            return _list_page(request, session, form, job_ids, errors)
-    # The same rows the job will write: a build that would leave nothing is refused here.
-    built = build_rows(load_trace_records(session=session, job_ids=job_ids), helpful, options)
-    preview = {"counts": built.counts, "dropped": built.dropped, "total": built.total_rows}
-    if built.total_rows == 0:
-        if helpful_path:
-            helpful_path.unlink(missing_ok=True)
-        errors["runs"] = "No rows are left after filtering: loosen the filters or add runs."
-        return _list_page(request, session, form, job_ids, errors, preview)
-    if action == "preview":
-        if helpful_path:
-            helpful_path.unlink(missing_ok=True)
-        return _list_page(request, session, form, job_ids, {}, preview)
-    dataset, _ = create_dataset(
-        session=session,
-        queue=queue,
-        name=form["name"],
-        description=form["description"],
-        job_ids=job_ids,
-        options=options,
-        helpful_path=helpful_path,
-        helpful_filename=helpful_file.filename if helpful_file and helpful_file.filename else "",
-        user=user,
-    )
+    try:
+        if helpful_path is not None:
+            try:
+                helpful = parse_helpful_file(
+                    helpful_path,
+                    max_rows=options.helpful_max_rows,
+                    source_name=helpful_name,
+                    max_bytes=upload_byte_limit(),
+                )
+            except PromptFileError as exc:
+                remove_upload(helpful_path)
+                errors["helpful_file"] = f"{helpful_name}: {exc}"
+                return _list_page(request, session, form, job_ids, errors)
+        # The same rows the job will write: a build that would leave nothing is refused here.
+        built = build_rows(load_trace_records(session=session, job_ids=job_ids), helpful, options)
+        preview = {"counts": built.counts, "dropped": built.dropped, "total": built.total_rows}
+        if built.total_rows == 0:
+            remove_upload(helpful_path)
+            errors["runs"] = "No rows are left after filtering: loosen the filters or add runs."
+            return _list_page(request, session, form, job_ids, errors, preview)
+        if action == "preview":
+            remove_upload(helpful_path)
+            return _list_page(request, session, form, job_ids, {}, preview)
+        dataset, job = create_dataset(
+            session=session,
+            queue=queue,
+            name=form["name"],
+            description=form["description"],
+            job_ids=job_ids,
+            options=options,
+            helpful_path=helpful_path,
+            helpful_filename=helpful_name if helpful_path else "",
+            user=user,
+        )
+    except BaseException:
+        remove_upload(helpful_path)
+        raise
+    if job.status == JobStatus.FAILED:  # never queued, so no job will read or remove the file
+        remove_upload(helpful_path)
     return RedirectResponse(f"/datasets/{dataset.id}", status_code=303)
 
 
@@ -196,7 +205,7 @@ def _page_context(session: Session, dataset: Dataset, split: str) -> dict[str, A
 
 @router.get("/{dataset_id}")
 def dataset_page(
-    request: Request, session: SessionDep, user: Viewer, dataset_id: int, split: str = ""
+    request: Request, session: SessionDep, user: Viewer, dataset_id: PositiveId, split: str = ""
 ) -> Response:
     dataset = _load(session, dataset_id)
     split = split or next((s for s in SPLITS if dataset.counts.get(s)), SPLITS[0])
@@ -205,7 +214,7 @@ def dataset_page(
 
 @router.get("/{dataset_id}/status")
 def dataset_status(
-    request: Request, session: SessionDep, user: Viewer, dataset_id: int
+    request: Request, session: SessionDep, user: Viewer, dataset_id: PositiveId
 ) -> Response:
     """The build's status fragment; it polls itself only while the dataset is building."""
     dataset = _load(session, dataset_id)
@@ -214,7 +223,7 @@ def dataset_status(
 
 
 @router.get("/{dataset_id}/download/{fmt}")
-def download(session: SessionDep, user: Viewer, dataset_id: int, fmt: str) -> Response:
+def download(session: SessionDep, user: Viewer, dataset_id: PositiveId, fmt: str) -> Response:
     dataset = _load(session, dataset_id)
     if fmt not in FORMATS:
         raise HTTPException(404, f"no format '{fmt}': choose one of {', '.join(FORMATS)}")

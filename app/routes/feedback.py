@@ -21,11 +21,14 @@ from app.feedback import (
     validate_label_launch,
     validate_pairs_launch,
 )
+from app.forms import SubmittedForm, form_id, parse_numbers
 from app.generation import launch_choices
+from app.ids import IdOrZero, PositiveId, parse_id
 from app.jobs import launch_job
-from app.models import Comparison, Dataset, Job, LanguageModel
+from app.models import Comparison, Dataset, Job, JobStatus, LanguageModel
 from app.queue import JobQueue, get_job_queue
 from app.templating import render
+from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
 
 router = APIRouter()
@@ -88,14 +91,14 @@ def pairs_form(request: Request, session: SessionDep, user: Author, model: str =
 
 
 @router.post("/feedback/pairs")
-async def launch_pairs(
+def launch_pairs(
     request: Request,
     session: SessionDep,
     user: Author,
     queue: Annotated[JobQueue, Depends(get_job_queue)],
+    data: SubmittedForm,
 ) -> Response:
-    data = await request.form()
-    form = {name: str(data.get(name) or "") for name in PAIR_DEFAULTS}
+    form = {name: data.get(name, "") for name in PAIR_DEFAULTS}
     params, errors = validate_pairs_launch(session=session, form=form)
     if errors:
         return _pairs_page(request, session, form, errors)
@@ -121,15 +124,15 @@ def label_form(request: Request, session: SessionDep, user: Author, pairs: str =
 
 
 @router.post("/feedback/label")
-async def launch_labelling(
+def launch_labelling(
     request: Request,
     session: SessionDep,
     user: Author,
     queue: Annotated[JobQueue, Depends(get_job_queue)],
+    data: SubmittedForm,
 ) -> Response:
-    data = await request.form()
     # Unticked boxes are not sent: read every field, flags as "" when absent.
-    form = {name: str(data.get(name) or "") for name in LABEL_DEFAULTS}
+    form = {name: data.get(name, "") for name in LABEL_DEFAULTS}
     params, errors = validate_label_launch(session=session, form=form)
     if errors:
         return _label_page(request, session, form, errors)
@@ -165,7 +168,7 @@ def _run_context(session: Session, job: Job, after: int) -> dict[str, Any]:
 
 @router.get("/feedback/runs/{run_id}")
 def label_run_page(
-    request: Request, session: SessionDep, user: Viewer, run_id: int, after: int = 0
+    request: Request, session: SessionDep, user: Viewer, run_id: PositiveId, after: IdOrZero = 0
 ) -> Response:
     job = _label_run(session, run_id)
     context = {
@@ -182,7 +185,7 @@ def build_feedback_dataset(
     session: SessionDep,
     user: Author,
     queue: Annotated[JobQueue, Depends(get_job_queue)],
-    run_id: int,
+    run_id: PositiveId,
     name: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     min_margin: Annotated[str, Form()] = "0",
@@ -229,7 +232,7 @@ def build_feedback_dataset(
 
 @router.get("/feedback/runs/{run_id}/review")
 def review_page(
-    request: Request, session: SessionDep, user: Reviewer, run_id: int, after: int = 0
+    request: Request, session: SessionDep, user: Reviewer, run_id: PositiveId, after: IdOrZero = 0
 ) -> Response:
     """The next comparison I have not labelled: A and B side by side, the AI's view beside."""
     job = _label_run(session, run_id)
@@ -251,7 +254,7 @@ def label_comparison(
     request: Request,
     session: SessionDep,
     user: Reviewer,
-    comparison_id: int,
+    comparison_id: PositiveId,
     choice: Annotated[str, Form()] = "",
     after: Annotated[str, Form()] = "",
 ) -> Response:
@@ -263,10 +266,11 @@ def label_comparison(
             session=session, comparison=comparison, user=user, choice=choice
         )
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise HTTPException(422, f"choice: {exc}") from exc
     session.commit()
     saved = f"{choice}{'-replaced' if replaced else ''}"
-    skipped = f"&after={after}" if after.isdigit() and int(after) else ""
+    after_id = parse_id(after)
+    skipped = f"&after={after_id}" if after_id else ""
     return RedirectResponse(
         f"/feedback/runs/{comparison.job_id}/review?saved={saved}{skipped}", status_code=303
     )
@@ -320,19 +324,15 @@ def launch_eval(
         "cot_max_new_tokens": cot_max_new_tokens,
     }
     errors: dict[str, str] = {}
-    model = session.get(LanguageModel, int(model_id or 0) if model_id.isdigit() else 0)
+    model = session.get(LanguageModel, form_id(model_id))
     if model is None or model.kind != "policy":
         errors["model_id"] = "Choose the feedback model to evaluate."
     chosen = [name for name in form["settings"] if name in EVAL_SETTINGS]
     if not chosen:
         errors["settings"] = "Choose at least one setting."
-    numbers = {}
-    for name, high in (("limit", 100_000), ("cot_max_new_tokens", 4096)):
-        raw = str(form[name]).strip()
-        if not raw.isdigit() or int(raw) > high:
-            errors[name] = f"A whole number from 0 to {high}."
-        else:
-            numbers[name] = int(raw)
+    numbers = parse_numbers(
+        form, {"limit": (int, 0, 100_000), "cot_max_new_tokens": (int, 0, 4096)}, errors
+    )
     file_error = upload_error(file, required=True)
     if file_error:
         errors["file"] = file_error
@@ -340,22 +340,28 @@ def launch_eval(
         return _eval_page(request, session, form, errors)
     path = save_upload(file)
     try:
-        count = check_hhh_file(path)
+        # The error names the user's file and line, not the server's copy.
+        count = check_hhh_file(path, name=file.filename, max_bytes=upload_byte_limit())
+        job = launch_job(
+            session=session,
+            queue=queue,
+            kind="eval_labeller",
+            parameters={
+                "model_id": model.id if model else None,
+                "path": str(path),
+                "filename": file.filename,
+                "questions": count,
+                "settings": chosen,
+                **numbers,
+            },
+            user=user,
+        )
     except HHHFileError as exc:
-        path.unlink(missing_ok=True)
-        return _eval_page(request, session, form, {"file": f"{file.filename}: {exc}"})
-    job = launch_job(
-        session=session,
-        queue=queue,
-        kind="eval_labeller",
-        parameters={
-            "model_id": model.id if model else None,
-            "path": str(path),
-            "filename": file.filename,
-            "questions": count,
-            "settings": chosen,
-            **numbers,
-        },
-        user=user,
-    )
+        remove_upload(path)
+        return _eval_page(request, session, form, {"file": str(exc)})
+    except BaseException:
+        remove_upload(path)
+        raise
+    if job.status == JobStatus.FAILED:  # never queued, so no job will read or remove the file
+        remove_upload(path)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)

@@ -7,6 +7,7 @@ from sqlmodel import Session
 from app.auth import Author
 from app.db import SessionDep
 from app.generation import launch_choices, validate_launch
+from app.ids import parse_id
 from app.jobs import launch_job
 from app.queue import JobQueue, get_job_queue
 from app.templating import render
@@ -73,11 +74,10 @@ def launch(
     stop: Annotated[str, Form()] = "",
 ) -> Response:
     form = {
-        "constitution_version_id": constitution_version_id
-        if constitution_version_id.isdigit()
-        else "",
-        "prompt_set_id": prompt_set_id if prompt_set_id.isdigit() else "",
-        "model_id": model_id if model_id.isdigit() else "",
+        # The stage reads these with int(): only an id passes, anything else is "none chosen".
+        "constitution_version_id": str(parse_id(constitution_version_id) or ""),
+        "prompt_set_id": str(parse_id(prompt_set_id) or ""),
+        "model_id": str(parse_id(model_id) or ""),
         "rounds": rounds,
         "max_prompts": max_prompts,
         "sample_size": sample_size,

@@ -7,6 +7,7 @@ from sqlmodel import Session
 from app.auth import Author, Viewer
 from app.db import SessionDep
 from app.generation import recent_traces
+from app.ids import PositiveId
 from app.jobs import RESUMABLE, list_jobs, mark_lost_jobs, request_cancel, resume_job
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
@@ -35,7 +36,7 @@ def jobs(request: Request, session: SessionDep, user: Viewer) -> Response:
 
 
 @router.get("/{job_id}")
-def job_page(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
+def job_page(request: Request, session: SessionDep, user: Viewer, job_id: PositiveId) -> Response:
     job = _load(session, job_id)
     context = {
         **_status_context(session, job),
@@ -58,7 +59,7 @@ def _status_context(session: Session, job: Job) -> dict[str, object]:
 
 
 @router.get("/{job_id}/status")
-def job_status(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
+def job_status(request: Request, session: SessionDep, user: Viewer, job_id: PositiveId) -> Response:
     """The progress fragment; it polls itself only while the job is queued or running."""
     job = _load(session, job_id)
     return render(request, "jobs/page.html", _status_context(session, job), block="status")
@@ -70,7 +71,7 @@ def resume(
     session: SessionDep,
     user: Author,
     queue: Annotated[JobQueue, Depends(get_job_queue)],
-    job_id: int,
+    job_id: PositiveId,
 ) -> Response:
     try:
         job = resume_job(session=session, queue=queue, job=_load(session, job_id), user=user)
@@ -80,7 +81,7 @@ def resume(
 
 
 @router.post("/{job_id}/cancel")
-def cancel(request: Request, session: SessionDep, user: Author, job_id: int) -> Response:
+def cancel(request: Request, session: SessionDep, user: Author, job_id: PositiveId) -> Response:
     job = request_cancel(session=session, job=_load(session, job_id), user=user)
     if is_htmx(request):
         return render(request, "jobs/page.html", _status_context(session, job), block="status")

@@ -6,9 +6,11 @@ from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
+from app.forms import parse_numbers
+from app.ids import PageNumber, PositiveId
 from app.jobs import launch_job
-from app.models import PromptSet
-from app.prompt_files import ImportSpec, PromptFileError, PromptFormat, parse_prompt_file
+from app.models import JobStatus, PromptSet
+from app.prompt_files import ImportSpec, PromptFileError, PromptFormat, count_prompts
 from app.prompt_sets import (
     PromptSetError,
     delete_prompt_set,
@@ -19,6 +21,7 @@ from app.prompt_sets import (
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
 from app.templating import render
+from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
 
 router = APIRouter(prefix="/prompt-sets")
@@ -97,20 +100,25 @@ def import_prompt_set(
     spec = ImportSpec(
         format=PromptFormat(format), field=form["field"] or None, column=form["column"] or None
     )
-    if path.stat().st_size <= get_settings().CHECK_UPLOAD_IN_REQUEST_MB * 2**20:
-        try:
-            parse_prompt_file(path, spec)
-        except PromptFileError as exc:
-            path.unlink(missing_ok=True)
-            return _import_form(request, form, {"file": f"{file.filename}: {exc}"})
-
-    job = launch_job(
-        session=session,
-        queue=queue,
-        kind="import_prompts",
-        parameters={**form, "path": str(path), "filename": file.filename, "user_id": user.id},
-        user=user,
-    )
+    try:
+        # Streamed, keeping no prompt, and bounded by the upload limit once decompressed.
+        if path.stat().st_size <= get_settings().CHECK_UPLOAD_IN_REQUEST_MB * 2**20:
+            count_prompts(path, spec, max_bytes=upload_byte_limit())
+        job = launch_job(
+            session=session,
+            queue=queue,
+            kind="import_prompts",
+            parameters={**form, "path": str(path), "filename": file.filename, "user_id": user.id},
+            user=user,
+        )
+    except PromptFileError as exc:
+        remove_upload(path)
+        return _import_form(request, form, {"file": f"{file.filename}: {exc}"})
+    except BaseException:
+        remove_upload(path)
+        raise
+    if job.status == JobStatus.FAILED:  # never queued, so no job will read or remove the file
+        remove_upload(path)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
@@ -148,7 +156,12 @@ def _page_context(
 
 @router.get("/{set_id}")
 def prompt_set_page(
-    request: Request, session: SessionDep, user: Viewer, set_id: int, q: str = "", page: int = 1
+    request: Request,
+    session: SessionDep,
+    user: Viewer,
+    set_id: PositiveId,
+    q: str = "",
+    page: PageNumber = 1,
 ) -> Response:
     prompt_set = _load(session, set_id)
     form = {
@@ -162,7 +175,7 @@ def prompt_set_page(
 
 
 @router.post("/{set_id}/delete")
-def delete(request: Request, session: SessionDep, user: Author, set_id: int) -> Response:
+def delete(request: Request, session: SessionDep, user: Author, set_id: PositiveId) -> Response:
     try:
         delete_prompt_set(session=session, prompt_set=_load(session, set_id), user=user)
     except PromptSetError as exc:
@@ -176,7 +189,7 @@ def sample(
     request: Request,
     session: SessionDep,
     user: Author,
-    set_id: int,
+    set_id: PositiveId,
     size: Annotated[str, Form()] = "",
     seed: Annotated[str, Form()] = "0",
     name: Annotated[str, Form()] = "",
@@ -184,12 +197,11 @@ def sample(
     prompt_set = _load(session, set_id)
     form = {"size": size, "seed": seed, "name": name.strip()}
     errors: dict[str, str] = {}
-    if not size.strip().isdigit() or int(size) < 1:
-        errors["size"] = "A whole number of prompts, at least 1."
-    elif int(size) > prompt_set.prompt_count:
+    numbers = parse_numbers(
+        form, {"size": (int, 1, 10_000_000), "seed": (int, -(2**31), 2**31 - 1)}, errors
+    )
+    if "size" not in errors and numbers["size"] > prompt_set.prompt_count:
         errors["size"] = f"The set has only {prompt_set.prompt_count} prompts."
-    if not seed.strip().lstrip("-").isdigit():
-        errors["seed"] = "A whole number."
     if not form["name"]:
         errors["name"] = "Give the sample a name."
     if not errors:
@@ -197,8 +209,8 @@ def sample(
             new_set = sample_prompt_set(
                 session=session,
                 source=prompt_set,
-                size=int(size),
-                seed=int(seed),
+                size=numbers["size"],
+                seed=numbers["seed"],
                 name=form["name"],
                 user=user,
             )

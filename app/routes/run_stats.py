@@ -5,6 +5,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
+from app.ids import PositiveId
 from app.models import Job
 from app.recipe.agreement import interpret
 from app.templating import render
@@ -21,7 +22,7 @@ def _generation_job(session: SessionDep, job_id: int) -> Job:
 
 
 @router.get("/{job_id}/stats")
-def stats(request: Request, session: SessionDep, user: Viewer, job_id: int) -> Response:
+def stats(request: Request, session: SessionDep, user: Viewer, job_id: PositiveId) -> Response:
     job = _generation_job(session, job_id)
     result = run_review_stats(session=session, job=job)
     context = {"job": job, "stats": result, "interpret": interpret}
@@ -33,7 +34,7 @@ def change_reviews_needed(
     request: Request,
     session: SessionDep,
     user: Author,
-    job_id: int,
+    job_id: PositiveId,
     reviews_needed: Annotated[int, Form()],
 ) -> Response:
     """A run setting: how many reviewers must judge each trace. Statuses follow at once."""

@@ -13,6 +13,7 @@ from app.constitutions import (
     validate_principle,
 )
 from app.db import SessionDep
+from app.ids import OptionalId, PositiveId, parse_id
 from app.models import (
     Constitution,
     ConstitutionVersion,
@@ -43,30 +44,26 @@ from app.users import usernames
 router = APIRouter()
 
 
-def _int(value: str) -> int | None:
-    return int(value) if value.strip().isdigit() else None
-
-
 @router.get("/traces")
 def traces(
     request: Request,
     session: SessionDep,
     user: Viewer,
-    job: str = "",
+    job: OptionalId = None,
     principle: str = "",
     status: str = "",
     q: str = "",
-    after: str = "",
+    after: OptionalId = None,
 ) -> Response:
-    filters = TraceFilter(job_id=_int(job), principle=principle, status=status, text=q[:200])
-    page = list_traces(session=session, filters=filters, after=_int(after))
+    filters = TraceFilter(job_id=job, principle=principle, status=status, text=q[:200])
+    page = list_traces(session=session, filters=filters, after=after)
     context = {
         "page": page,
         "filters": filters,
         "statuses": STATUSES,
         "principles": principle_keys(session=session, job_id=filters.job_id),
         "jobs": session.exec(select(Job).where(Job.kind == "generate")).all(),
-        "query": {"job": job, "principle": principle, "status": status, "q": q},
+        "query": {"job": str(job or ""), "principle": principle, "status": status, "q": q},
     }
     return render(request, "traces/list.html", context)
 
@@ -108,7 +105,9 @@ def trace_context(session: Session, trace: Trace, user: User, **extra: Any) -> d
 
 
 @router.get("/traces/{trace_id}")
-def trace_page(request: Request, session: SessionDep, user: Viewer, trace_id: int) -> Response:
+def trace_page(
+    request: Request, session: SessionDep, user: Viewer, trace_id: PositiveId
+) -> Response:
     trace = load_trace(session, trace_id)
     return render(request, "traces/page.html", trace_context(session, trace, user))
 
@@ -128,19 +127,17 @@ def review_queue(
     request: Request,
     session: SessionDep,
     user: Reviewer,
-    job: str = "",
-    after: str = "",
-    before: str = "",
+    job: OptionalId = None,
+    after: OptionalId = None,
+    before: OptionalId = None,
 ) -> Response:
     """The next trace that still needs my review; `before` steps back to the one before."""
-    job_id = _int(job)
+    job_id = job
     notice = request.query_params.get("notice", "")
     if before:
-        trace = previous_trace(session=session, job_id=job_id, before=_int(before) or 0)
+        trace = previous_trace(session=session, job_id=job_id, before=before)
     else:
-        trace = next_for_review(
-            session=session, reviewer=user, job_id=job_id, after=_int(after) or 0
-        )
+        trace = next_for_review(session=session, reviewer=user, job_id=job_id, after=after or 0)
         if trace is None and after:
             # Skipped ones come round again once the end of the queue is reached.
             trace = next_for_review(session=session, reviewer=user, job_id=job_id)
@@ -161,7 +158,7 @@ def review(
     request: Request,
     session: SessionDep,
     user: Reviewer,
-    trace_id: int,
+    trace_id: PositiveId,
     verdict: Annotated[str, Form()] = "",
     corrected_text: Annotated[str | None, Form()] = None,
     correcting: Annotated[str, Form()] = "",
@@ -185,7 +182,7 @@ def review(
         )
     except ReviewError as exc:
         session.rollback()
-        queue = _queue_context(session, user, _int(queue_job), trace) if in_queue else None
+        queue = _queue_context(session, user, parse_id(queue_job), trace) if in_queue else None
         context = trace_context(
             session,
             trace,
@@ -203,7 +200,7 @@ def review(
         else ""
     )
     if in_queue:
-        target = f"/review?job={queue_job}&after={trace.id}"
+        target = f"/review?job={parse_id(queue_job) or ''}&after={trace.id}"
         return RedirectResponse(target + (f"&notice={notice}" if notice else ""), status_code=303)
     return RedirectResponse(
         f"/traces/{trace.id}" + ("?updated=1" if replaced else ""), status_code=303
@@ -215,7 +212,7 @@ def suggest_principle(
     request: Request,
     session: SessionDep,
     user: Reviewer,
-    trace_id: int,
+    trace_id: PositiveId,
     key: Annotated[str, Form()] = "",
     critique_request: Annotated[str, Form()] = "",
     revision_request: Annotated[str, Form()] = "",

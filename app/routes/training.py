@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from app.auth import Author
 from app.db import SessionDep
+from app.ids import parse_id
 from app.jobs import launch_job
 from app.queue import JobQueue, get_job_queue
 from app.recipe.training_spec import PRESETS
@@ -81,8 +82,8 @@ def launch(
     save_steps: Annotated[str, Form()] = "",
 ) -> Response:
     form = {
-        "base_model_id": base_model_id if base_model_id.isdigit() else "",
-        "dataset_id": dataset_id if dataset_id.isdigit() else "",
+        "base_model_id": str(parse_id(base_model_id) or ""),
+        "dataset_id": str(parse_id(dataset_id) or ""),
         "method": method,
         "preset": preset,
         "output_name": output_name,

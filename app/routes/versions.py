@@ -30,6 +30,7 @@ from app.constitutions import (
     validate_turns,
 )
 from app.db import SessionDep
+from app.ids import LockVersion, PositiveId
 from app.models import Constitution, ConstitutionVersion, FewShotConversation, Principle
 from app.recipe.documents import PrincipleDoc
 from app.recipe.formats import write_anthropic, write_huggingface, write_project
@@ -96,7 +97,9 @@ def _refuse_if_published(version: ConstitutionVersion) -> None:
 
 
 @router.get("/{version_id}")
-def version_page(request: Request, session: SessionDep, user: Viewer, version_id: int) -> Response:
+def version_page(
+    request: Request, session: SessionDep, user: Viewer, version_id: PositiveId
+) -> Response:
     version = load_version(session, version_id)
     return render(request, "constitutions/version.html", version_context(session, version))
 
@@ -124,7 +127,7 @@ def create_principle(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
+    version_id: PositiveId,
     key: Annotated[str, Form()] = "",
     critique_request: Annotated[str, Form()] = "",
     revision_request: Annotated[str, Form()] = "",
@@ -165,7 +168,11 @@ def _row(
 
 @router.get("/{version_id}/principles/{principle_id}")
 def principle_row(
-    request: Request, session: SessionDep, user: Viewer, version_id: int, principle_id: int
+    request: Request,
+    session: SessionDep,
+    user: Viewer,
+    version_id: PositiveId,
+    principle_id: PositiveId,
 ) -> Response:
     version = load_version(session, version_id)
     return _row(request, session, version, load_principle(session, version, principle_id))
@@ -173,7 +180,11 @@ def principle_row(
 
 @router.get("/{version_id}/principles/{principle_id}/edit")
 def edit_principle(
-    request: Request, session: SessionDep, user: Author, version_id: int, principle_id: int
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    version_id: PositiveId,
+    principle_id: PositiveId,
 ) -> Response:
     version = load_version(session, version_id)
     _refuse_if_published(version)
@@ -192,9 +203,9 @@ def save_principle(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
-    principle_id: int,
-    lock_version: Annotated[int, Form()],
+    version_id: PositiveId,
+    principle_id: PositiveId,
+    lock_version: Annotated[LockVersion, Form()],
     key: Annotated[str, Form()] = "",
     critique_request: Annotated[str, Form()] = "",
     revision_request: Annotated[str, Form()] = "",
@@ -255,9 +266,9 @@ def remove_principle(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
-    principle_id: int,
-    lock_version: Annotated[int, Form()],
+    version_id: PositiveId,
+    principle_id: PositiveId,
+    lock_version: Annotated[LockVersion, Form()],
 ) -> Response:
     version = load_version(session, version_id)
     _refuse_if_published(version)
@@ -292,9 +303,9 @@ def move(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
-    principle_id: int,
-    offset: Annotated[int, Form()],
+    version_id: PositiveId,
+    principle_id: PositiveId,
+    offset: Annotated[int, Form(ge=-1000, le=1000)],
 ) -> Response:
     version = load_version(session, version_id)
     _refuse_if_published(version)
@@ -313,8 +324,8 @@ def preview(
     request: Request,
     session: SessionDep,
     user: Viewer,
-    version_id: int,
-    principle_id: int,
+    version_id: PositiveId,
+    principle_id: PositiveId,
     prompt: str = "",
 ) -> Response:
     version = load_version(session, version_id)
@@ -348,8 +359,8 @@ def save_system_prompt(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
-    lock_version: Annotated[int, Form()],
+    version_id: PositiveId,
+    lock_version: Annotated[LockVersion, Form()],
     system_prompt: Annotated[str, Form()] = "",
 ) -> Response:
     version = load_version(session, version_id)
@@ -402,9 +413,9 @@ def save_few_shot_form(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
-    lock_version: Annotated[int, Form()],
-    few_shot_id: int | None = None,
+    version_id: PositiveId,
+    lock_version: Annotated[LockVersion, Form()],
+    few_shot_id: PositiveId | None = None,
     title: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "critique-revision",
     role: Annotated[list[str] | None, Form()] = None,
@@ -449,9 +460,9 @@ def remove_few_shot(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
-    few_shot_id: int,
-    lock_version: Annotated[int, Form()],
+    version_id: PositiveId,
+    few_shot_id: PositiveId,
+    lock_version: Annotated[LockVersion, Form()],
 ) -> Response:
     version = load_version(session, version_id)
     _refuse_if_published(version)
@@ -480,7 +491,7 @@ def publish(
     request: Request,
     session: SessionDep,
     user: Author,
-    version_id: int,
+    version_id: PositiveId,
     note: Annotated[str, Form()] = "",
 ) -> Response:
     version = load_version(session, version_id)
@@ -507,7 +518,7 @@ def export(
     request: Request,
     session: SessionDep,
     user: Viewer,
-    version_id: int,
+    version_id: PositiveId,
     format: str = "project-json",
 ) -> Response:
     version = load_version(session, version_id)
