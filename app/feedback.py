@@ -1,6 +1,7 @@
 """The web side of AI feedback: launching pair and labelling runs, reading comparisons, people's
 own labels, agreement, and preference datasets from AI labels."""
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -10,7 +11,8 @@ from sqlmodel import Session, col, func, select
 from app.audit import record_event
 from app.datasets.feedback_rows import ComparisonRecord, FeedbackOptions
 from app.forms import NumberFields, form_id, parse_numbers
-from app.generation import NUMBER_FIELDS
+from app.generation import prompt_set_error
+from app.ids import parse_id
 from app.jobs import runs_with_counts
 from app.models import (
     Comparison,
@@ -19,7 +21,6 @@ from app.models import (
     Job,
     LanguageModel,
     Prompt,
-    PromptSet,
     ReplyPair,
     User,
     VersionState,
@@ -30,18 +31,6 @@ from app.timeutil import utcnow
 
 CHOICES = {"A", "B", "tie"}
 
-PAIR_FIELDS = {
-    name: NUMBER_FIELDS[name]
-    for name in (
-        "max_prompts",
-        "sample_size",
-        "seed",
-        "max_new_tokens",
-        "temperature",
-        "top_p",
-        "chunk_size",
-    )
-}
 LABEL_FIELDS: NumberFields = {
     "ensemble": (int, 1, 16),
     "clamp_low": (float, 0.0, 0.5),
@@ -54,31 +43,29 @@ LABEL_FLAGS = ("order_average", "chain_of_thought", "few_shot")
 
 
 def _policy(session: Session, raw: str, errors: dict[str, str], field: str) -> int:
-    model = session.get(LanguageModel, form_id(raw))
+    model_id = parse_id(raw)
+    error = _policy_error(session, model_id)
+    if error:
+        errors[field] = error
+    return model_id or 0 if error is None else 0
+
+
+def pair_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with the rows a reply-pair form chose."""
+    errors = {
+        "prompt_set_id": prompt_set_error(session, parse_id(form.get("prompt_set_id"))),
+        "model_id": _policy_error(session, parse_id(form.get("model_id"))),
+    }
+    return {name: error for name, error in errors.items() if error}
+
+
+def _policy_error(session: Session, model_id: int | None) -> str | None:
+    model = session.get(LanguageModel, model_id) if model_id else None
     if model is None:
-        errors[field] = "Choose a model."
-    elif model.kind != "policy":
-        errors[field] = f"{model.name} is a reward model: it cannot write or judge in words."
-    return model.id or 0 if model else 0
-
-
-def validate_pairs_launch(
-    *, session: Session, form: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    errors: dict[str, str] = {}
-    prompt_set = session.get(PromptSet, form_id(form.get("prompt_set_id")))
-    if prompt_set is None:
-        errors["prompt_set_id"] = "Choose a prompt set."
-    elif not prompt_set.prompt_count:
-        errors["prompt_set_id"] = "This prompt set is empty."
-    params = parse_numbers(form, PAIR_FIELDS, errors)
-    if params.get("temperature") == 0:
-        errors["temperature"] = "Two greedy replies are the same reply: sample (above 0)."
-    params.update(
-        prompt_set_id=prompt_set.id if prompt_set else None,
-        model_id=_policy(session, form.get("model_id", ""), errors, "model_id"),
-    )
-    return params, errors
+        return "Choose a model."
+    if model.kind != "policy":
+        return f"{model.name} is a reward model: it cannot write or judge in words."
+    return None
 
 
 def pair_runs(*, session: Session) -> list[tuple[Job, int]]:

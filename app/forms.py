@@ -1,11 +1,17 @@
 """Reading numbers from submitted forms, with a message per field a person can act on."""
 
 import math
-from typing import Annotated, Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Request
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
-from app.ids import parse_id
+from app.ids import MAX_ID, parse_id
+from app.specs import StageSpec
 
 # Field name -> (int or float, lowest, highest).
 NumberFields = dict[str, tuple[type, float, float]]
@@ -63,3 +69,129 @@ async def submitted_form(request: Request) -> dict[str, str]:
 
 
 SubmittedForm = Annotated[dict[str, str], Depends(submitted_form)]
+
+
+# --- Stage specs from forms -------------------------------------------------------------------
+
+Spec = TypeVar("Spec", bound=StageSpec)
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """What the `spec_field` macro (templates/_fields.html) needs to render one spec field."""
+
+    name: str
+    label: str
+    help: str
+    input: str  # "number", "checkbox", "lines", "text", "choice"
+
+
+def _bounds(info: FieldInfo) -> tuple[float, float]:
+    low, high = -math.inf, math.inf
+    for rule in info.metadata:
+        low = float(getattr(rule, "ge", getattr(rule, "gt", low)))
+        high = float(getattr(rule, "le", getattr(rule, "lt", high)))
+    return low, high
+
+
+def _bare(annotation: Any) -> Any:
+    """int for `int | None`, the annotation itself otherwise."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if type(None) in get_args(annotation) and len(args) == 1 else annotation
+
+
+def _input_kind(info: FieldInfo) -> str:
+    kind = _bare(info.annotation)
+    if kind is bool:
+        return "checkbox"
+    if kind in (int, float):
+        return "id" if _bounds(info)[1] >= MAX_ID else "number"
+    if get_origin(kind) in (tuple, list):
+        return "lines"
+    if (isinstance(kind, type) and issubclass(kind, Enum)) or get_origin(kind) is Literal:
+        return "choice"
+    return "text"
+
+
+def spec_fields(spec_type: type[StageSpec]) -> dict[str, FieldView]:
+    return {
+        name: FieldView(
+            name=name,
+            label=info.title or name.replace("_", " ").capitalize(),
+            help=info.description or "",
+            input=_input_kind(info),
+        )
+        for name, info in spec_type.model_fields.items()
+    }
+
+
+def spec_form_values(spec: StageSpec | type[StageSpec]) -> dict[str, str]:
+    """A spec (or a spec type's defaults) as the text a form shows."""
+    spec_type = spec if isinstance(spec, type) else type(spec)
+    values: dict[str, str] = {}
+    for name, info in spec_type.model_fields.items():
+        if isinstance(spec, type):
+            value = None if info.is_required() else info.get_default(call_default_factory=True)
+        else:
+            value = getattr(spec, name)
+        if value is None:
+            values[name] = ""
+        elif isinstance(value, bool):
+            values[name] = "true" if value else ""
+        elif isinstance(value, tuple | list):
+            values[name] = "\n".join(str(v) for v in value)
+        elif isinstance(value, Enum):
+            values[name] = str(value.value)
+        else:
+            values[name] = str(value)
+    return values
+
+
+def parse_spec(
+    spec_type: type[Spec], form: Mapping[str, str], *, only: Iterable[str] | None = None
+) -> tuple[Spec | None, dict[str, str]]:
+    """The spec a form describes, or None and a message per bad field.
+
+    Numbers go through `parse_numbers` with the spec's own bounds, ids through `parse_id`; an
+    unticked checkbox (absent from the form) is False; a "lines" field is one value per line.
+    Fields outside `only` take the spec's defaults.
+    """
+    names = set(only) if only is not None else set(spec_type.model_fields)
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {}
+    for name, info in spec_type.model_fields.items():
+        if name not in names:
+            continue
+        kind = _input_kind(info)
+        raw = form.get(name, "")
+        if kind == "checkbox":
+            data[name] = raw.strip().lower() not in ("", "0", "false", "off")
+        elif not raw.strip():
+            if info.is_required():
+                what = info.description or info.title or name
+                errors[name] = f"Choose {what}." if kind in ("id", "choice") else "Required."
+            elif _bare(info.annotation) is not info.annotation:  # optional: blank is None
+                data[name] = None
+        elif kind == "id":
+            value = parse_id(raw)
+            if value is None:
+                errors[name] = f"Choose {info.description or name}."
+            data[name] = value
+        elif kind == "number":
+            low, high = _bounds(info)
+            number_type = _bare(info.annotation)
+            data.update(parse_numbers({name: raw}, {name: (number_type, low, high)}, errors))
+        elif kind == "lines":
+            data[name] = [line for line in raw.splitlines() if line.strip()]
+        else:
+            data[name] = raw.strip()
+    if errors:
+        return None, errors
+    try:
+        return spec_type.model_validate(data), {}
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "form"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            errors.setdefault(field, message)
+        return None, errors

@@ -1,14 +1,14 @@
 """The web side of generation: the model registry, validating a launch, reading traces back."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
 from app.default_model import DEFAULT_MODEL_NAME, default_gguf_path
-from app.forms import NumberFields, form_id, parse_numbers
+from app.ids import parse_id
 from app.models import (
     ConstitutionVersion,
     LanguageModel,
@@ -111,6 +111,16 @@ class LaunchChoices:
     prompt_sets: list[PromptSet]
     models: list[LanguageModel]
 
+    def options(self) -> dict[str, list[tuple[int | None, str]]]:
+        """(value, label) lists for the `spec_field` macro's selects."""
+        return {
+            "version_options": [(v.id, label) for v, label in self.versions],
+            "prompt_set_options": [
+                (s.id, f"{s.name} ({s.prompt_count})") for s in self.prompt_sets
+            ],
+            "model_options": [(m.id, m.name) for m in self.models],
+        }
+
 
 def launch_choices(*, session: Session) -> LaunchChoices:
     from app.models import Constitution
@@ -134,53 +144,43 @@ def launch_choices(*, session: Session) -> LaunchChoices:
     )
 
 
-NUMBER_FIELDS: NumberFields = {
-    "rounds": (int, 1, 8),
-    "max_prompts": (int, 0, 10_000_000),
-    "sample_size": (int, 0, 10_000_000),
-    "seed": (int, 0, 2**31 - 1),
-    "max_new_tokens": (int, 1, 32_768),
-    "temperature": (float, 0.0, 5.0),
-    "top_p": (float, 0.01, 1.0),
-    "chunk_size": (int, 1, 1024),
-    "reviews_needed": (int, 1, 10),
-}
-
-
-def validate_launch(
-    *, session: Session, form: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The job's parameters, and errors by field (empty when it can start)."""
-    errors: dict[str, str] = {}
-    params: dict[str, Any] = {}
-    version = session.get(ConstitutionVersion, form_id(form["constitution_version_id"]))
+def published_version_error(session: Session, version_id: int | None) -> str | None:
+    version = session.get(ConstitutionVersion, version_id) if version_id else None
     if version is None or version.state != VersionState.PUBLISHED:
-        errors["constitution_version_id"] = "Choose a published constitution version: runs pin one."
-    prompt_set = session.get(PromptSet, form_id(form["prompt_set_id"]))
+        return "Choose a published constitution version: runs pin one."
+    return None
+
+
+def prompt_set_error(session: Session, prompt_set_id: int | None) -> str | None:
+    prompt_set = session.get(PromptSet, prompt_set_id) if prompt_set_id else None
     if prompt_set is None:
-        errors["prompt_set_id"] = "Choose a prompt set."
-    elif not session.exec(
+        return "Choose a prompt set."
+    if not session.exec(
         select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set.id)
     ).one():
-        errors["prompt_set_id"] = "This prompt set is empty."
-    model = session.get(LanguageModel, form_id(form["model_id"]))
+        return "This prompt set is empty."
+    return None
+
+
+def policy_model_error(session: Session, model_id: int | None) -> str | None:
+    model = session.get(LanguageModel, model_id) if model_id else None
     if model is None:
-        errors["model_id"] = "Choose a model."
-    elif model.kind != "policy":
-        errors["model_id"] = (
-            f"{model.name} is a reward model: it scores replies, it cannot write them."
-        )
-    params.update(parse_numbers(form, NUMBER_FIELDS, errors))
-    stop = [line for line in form.get("stop", "").splitlines() if line.strip()]
-    if len(stop) > 8:
-        errors["stop"] = "At most 8 stop sequences."
-    params.update(
-        constitution_version_id=version.id if version else None,
-        prompt_set_id=prompt_set.id if prompt_set else None,
-        model_id=form_id(form["model_id"]),
-        stop=stop,
-    )
-    return params, errors
+        return "Choose a model."
+    if model.kind != "policy":
+        return f"{model.name} is a reward model: it scores replies, it cannot write them."
+    return None
+
+
+def launch_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with the rows a generation form chose (the numbers are the spec's to
+    check), so that every mistake shows at once."""
+    checks = {
+        "constitution_version_id": published_version_error,
+        "prompt_set_id": prompt_set_error,
+        "model_id": policy_model_error,
+    }
+    errors = {name: check(session, parse_id(form.get(name))) for name, check in checks.items()}
+    return {name: error for name, error in errors.items() if error}
 
 
 def recent_traces(

@@ -8,7 +8,6 @@ import os
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +29,7 @@ from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.server_access import api_key_env_error, base_url_allowed, base_url_error
 from app.settings import Settings, get_settings
+from app.specs.generation import GenerationSpec, PromptSelection
 from worker.backends.base import Backend
 from worker.lifecycle import JobContext
 from worker.pipeline.critique_revision import (
@@ -51,53 +51,48 @@ class GenerationInputs:
     chunk_size: int
 
 
-def config_from_parameters(params: dict[str, Any]) -> GenerationConfig:
+def generation_config(spec: GenerationSpec) -> GenerationConfig:
+    """The engine's config: the spec's fields by the same names."""
     return GenerationConfig(
-        rounds=int(params.get("rounds", 1)),
-        seed=int(params.get("seed", 0)),
-        max_new_tokens=int(params.get("max_new_tokens", 256)),
-        critique_max_new_tokens=params.get("critique_max_new_tokens") or None,
-        revision_max_new_tokens=params.get("revision_max_new_tokens") or None,
-        temperature=float(params.get("temperature", 1.0)),
-        top_p=float(params.get("top_p", 1.0)),
-        stop=tuple(params.get("stop") or ()),
+        rounds=spec.rounds,
+        seed=spec.seed,
+        max_new_tokens=spec.max_new_tokens,
+        critique_max_new_tokens=spec.critique_max_new_tokens,
+        revision_max_new_tokens=spec.revision_max_new_tokens,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        stop=spec.stop,
     )
 
 
-def select_prompts(session: Session, params: dict[str, Any]) -> list[Prompt]:
+def select_prompts(session: Session, selection: PromptSelection) -> list[Prompt]:
     """A run's prompts: the set, or a seeded sample of it, cut to `max_prompts`."""
     rows = list(
         session.exec(
             select(Prompt)
-            .where(Prompt.prompt_set_id == int(params["prompt_set_id"]))
+            .where(Prompt.prompt_set_id == selection.prompt_set_id)
             .order_by(col(Prompt.position))
         )
     )
     if not rows:
-        raise LookupError(f"prompt set {params['prompt_set_id']} has no prompts")
-    sample_size = int(params.get("sample_size") or 0)
-    if sample_size and sample_size < len(rows):
-        chosen = set(
-            random.Random(int(params.get("seed", 0))).sample(range(len(rows)), sample_size)
-        )
+        raise LookupError(f"prompt set {selection.prompt_set_id} has no prompts")
+    if selection.sample_size and selection.sample_size < len(rows):
+        chosen = set(random.Random(selection.seed).sample(range(len(rows)), selection.sample_size))
         rows = [row for index, row in enumerate(rows) if index in chosen]
-    max_prompts = int(params.get("max_prompts") or 0)
-    if max_prompts:
-        rows = rows[:max_prompts]
+    if selection.max_prompts:
+        rows = rows[: selection.max_prompts]
     return rows
 
 
-def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
-    version = session.get(ConstitutionVersion, int(params["constitution_version_id"]))
+def load_inputs(session: Session, spec: GenerationSpec) -> GenerationInputs:
+    version = session.get(ConstitutionVersion, spec.constitution_version_id)
     if version is None:
-        raise LookupError(
-            f"constitution version {params['constitution_version_id']} does not exist"
-        )
-    rows = select_prompts(session, params)
+        raise LookupError(f"constitution version {spec.constitution_version_id} does not exist")
+    rows = select_prompts(session, spec)
     principles = session.exec(select(Principle).where(Principle.version_id == version.id)).all()
     return GenerationInputs(
         version_id=version.id or 0,
-        model_id=int(params["model_id"]),
+        model_id=spec.model_id,
         constitution=to_document(session=session, version=version),
         principle_ids={p.key: p.id or 0 for p in principles},
         prompts=[
@@ -107,8 +102,8 @@ def load_inputs(session: Session, params: dict[str, Any]) -> GenerationInputs:
             )
             for row in rows
         ],
-        config=config_from_parameters(params),
-        chunk_size=max(1, int(params.get("chunk_size") or 16)),
+        config=generation_config(spec),
+        chunk_size=spec.chunk_size,
     )
 
 
@@ -213,7 +208,7 @@ def _duration(seconds: float) -> str:
 
 def run_generation(engine: Engine, context: JobContext, backend: Backend | None = None) -> None:
     with Session(engine) as session:
-        inputs = load_inputs(session, context.parameters)
+        inputs = load_inputs(session, GenerationSpec.from_parameters(context.parameters))
         done_ids = set(session.exec(select(Trace.prompt_id).where(Trace.job_id == context.job_id)))
         model = session.get(LanguageModel, inputs.model_id)
         if model is None:

@@ -6,7 +6,6 @@ database holds at most one pair per job and prompt.
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from app.models import LanguageModel, ReplyPair
 from app.prompt_sets import prompt_messages
+from app.specs.feedback import ReplyPairSpec
 from worker.backends.base import Backend, GenerationParams
 from worker.generation import load_backend, select_prompts
 from worker.lifecycle import JobContext
@@ -84,13 +84,13 @@ def sample_pairs(
     return results
 
 
-def pair_config(params: dict[str, Any]) -> PairConfig:
+def pair_config(spec: ReplyPairSpec) -> PairConfig:
     return PairConfig(
-        max_new_tokens=int(params.get("max_new_tokens", 256)),
-        temperature=float(params.get("temperature", 1.0)),
-        top_p=float(params.get("top_p", 1.0)),
-        seed=int(params.get("seed", 0)),
-        stop=tuple(params.get("stop") or ()),
+        max_new_tokens=spec.max_new_tokens,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        seed=spec.seed,
+        stop=spec.stop,
     )
 
 
@@ -128,23 +128,23 @@ def store_pairs(session: Session, job_id: int, model_id: int, results: list[Pair
 
 
 def run_reply_pairs(engine: Engine, context: JobContext, backend: Backend | None = None) -> None:
-    params = context.parameters
-    chunk_size = max(1, int(params.get("chunk_size") or 16))
+    spec = ReplyPairSpec.from_parameters(context.parameters)
+    chunk_size = spec.chunk_size
     with Session(engine) as session:
         prompts = [
             PromptInput(prompt_id=row.id or 0, messages=prompt_messages(row.text, row.context))
-            for row in select_prompts(session, params)
+            for row in select_prompts(session, spec)
         ]
         done_ids = set(
             session.exec(select(ReplyPair.prompt_id).where(ReplyPair.job_id == context.job_id))
         )
-        model = session.get(LanguageModel, int(params["model_id"]))
+        model = session.get(LanguageModel, spec.model_id)
         if model is None:
-            raise LookupError(f"model {params['model_id']} does not exist")
+            raise LookupError(f"model {spec.model_id} does not exist")
     total = len(prompts)
     done = sum(1 for p in prompts if p.prompt_id in done_ids)
     context.progress(done, total, f"loading {model.name}")
-    config = pair_config(params)
+    config = pair_config(spec)
     own_backend = backend is None
     backend = backend or load_backend(model)
     try:

@@ -14,36 +14,33 @@ from app.feedback import (
     human_labels_of,
     label_runs,
     next_to_label,
+    pair_row_errors,
     pair_runs,
     parse_feedback_options,
     record_human_label,
     run_agreement,
     validate_label_launch,
-    validate_pairs_launch,
 )
-from app.forms import SubmittedForm, form_id, parse_numbers
+from app.forms import (
+    SubmittedForm,
+    form_id,
+    parse_numbers,
+    parse_spec,
+    spec_fields,
+    spec_form_values,
+)
 from app.generation import launch_choices
 from app.ids import IdOrZero, PositiveId, parse_id
 from app.jobs import launch_job
 from app.models import Comparison, Dataset, Job, JobStatus, LanguageModel
 from app.queue import JobQueue, get_job_queue
+from app.specs.feedback import ReplyPairSpec
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
 
 router = APIRouter()
 
-PAIR_DEFAULTS = {
-    "prompt_set_id": "",
-    "model_id": "",
-    "max_prompts": "0",
-    "sample_size": "0",
-    "seed": "0",
-    "max_new_tokens": "256",
-    "temperature": "1.0",
-    "top_p": "1.0",
-    "chunk_size": "16",
-}
 LABEL_DEFAULTS = {
     "pair_job_id": "",
     "constitution_version_id": "",
@@ -81,13 +78,18 @@ def overview(request: Request, session: SessionDep, user: Viewer) -> Response:
 def _pairs_page(
     request: Request, session: Session, form: dict[str, str], errors: dict[str, str]
 ) -> Response:
-    context = {"choices": launch_choices(session=session), "form": form, "errors": errors}
+    context = {
+        "fields": spec_fields(ReplyPairSpec),
+        "form": form,
+        "errors": errors,
+        **launch_choices(session=session).options(),
+    }
     return render(request, "feedback/pairs.html", context, status_code=400 if errors else 200)
 
 
 @router.get("/feedback/pairs")
 def pairs_form(request: Request, session: SessionDep, user: Author, model: str = "") -> Response:
-    return _pairs_page(request, session, {**PAIR_DEFAULTS, "model_id": model}, {})
+    return _pairs_page(request, session, {**spec_form_values(ReplyPairSpec), "model_id": model}, {})
 
 
 @router.post("/feedback/pairs")
@@ -98,11 +100,17 @@ def launch_pairs(
     queue: Annotated[JobQueue, Depends(get_job_queue)],
     data: SubmittedForm,
 ) -> Response:
-    form = {name: data.get(name, "") for name in PAIR_DEFAULTS}
-    params, errors = validate_pairs_launch(session=session, form=form)
-    if errors:
-        return _pairs_page(request, session, form, errors)
-    job = launch_job(session=session, queue=queue, kind="reply_pairs", parameters=params, user=user)
+    spec, errors = parse_spec(ReplyPairSpec, data)
+    errors = {**errors, **pair_row_errors(session=session, form=data)}
+    if spec is None or errors:
+        return _pairs_page(request, session, data, errors)
+    job = launch_job(
+        session=session,
+        queue=queue,
+        kind="reply_pairs",
+        parameters=spec.to_parameters(),
+        user=user,
+    )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
