@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.test_prompt_import import sign_in
 from tests.conftest import SHARED_DATA
@@ -56,9 +57,8 @@ def test_create_edit_reorder_publish_and_diff(page: Any, app: LiveApp) -> None:
 
     # Move the first principle down one place.
     page.locator("#principles > li").first.locator("button[title='Move down']").click()
-    page.wait_for_function(
-        f"document.querySelector('#principles > li').dataset.key === {keys[1]!r}"
-    )
+    # expect() polls from Playwright's side: wait_for_function needs eval, which the CSP forbids.
+    expect(page.locator("#principles > li").first).to_have_attribute("data-key", keys[1])
     assert principle_keys(page)[:2] == [keys[1], keys[0]]
     assert page.evaluate("window.noReload") is True
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import HH_RLHF_FILE, REPO_ROOT
 from tests.live import ADMIN_PASSWORD, LiveApp
@@ -51,9 +52,8 @@ def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path
     assert page.locator("ol.prompts > li").count() == min(50, total)
 
     page.fill("input[name=q]", "lock")
-    page.wait_for_function(
-        "document.querySelector('#results .count').textContent.includes('matching')"
-    )
+    # expect() polls from Playwright's side: wait_for_function would need eval (the CSP forbids it).
+    expect(page.locator("#results .count")).to_contain_text("matching")
     count_text = page.inner_text("#results .count")
     matches = int(count_text.split()[0])
     assert 0 < matches < total
@@ -66,9 +66,7 @@ def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path
         page.goto("/prompt-sets")
         page.click("text=Example prompts (built-in)")
         page.fill("input[name=q]", "how")
-        page.wait_for_function(
-            "document.querySelector('#results .count').textContent.includes('matching')"
-        )
+        expect(page.locator("#results .count")).to_contain_text("matching")
         page.screenshot(path=str(REPO_ROOT / "docs" / "screenshot.png"), full_page=False)
 
 
