@@ -11,6 +11,7 @@ from app.audit import record_event
 from app.models import Job, JobStatus, User
 from app.queue import JobQueue
 from app.timeutil import utcnow
+from app.upload_store import remove_upload
 
 # Job kinds and the Celery task that runs each; the web app knows tasks only by name.
 TASKS: dict[str, tuple[str, str]] = {
@@ -119,6 +120,9 @@ def request_cancel(*, session: Session, job: Job, user: User) -> Job:
         job.status = JobStatus.CANCELLED
         job.finished_at = utcnow()
         job.message = "cancelled before it started"
+        # No worker will run it, so none would remove the file it was to read.
+        for key in ("path", "helpful_path"):
+            remove_upload(job.parameters.get(key))
     job.cancel_requested = True
     session.add(job)
     record_event(

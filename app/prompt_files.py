@@ -5,6 +5,8 @@ field, CSV with the prompt in a named column, and plain text with one prompt per
 them may be gzip-compressed. Every problem in a file is raised as a `PromptFileError` that names
 the line, so the web app can show the user exactly what to fix; nothing here touches the
 database, the web framework or the task queue, so the same code serves uploads and the worker.
+For an upload, `max_bytes` bounds what the file may expand to: it is counted while the file is
+read, so a small gzip file that would expand to gigabytes stops at the limit.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+from app.safe_parse import BoundedReader, ParseLimitError, load_json
 
 __all__ = [
     "ImportSpec",
     "ParsedPrompt",
     "PromptFileError",
     "PromptFormat",
+    "count_prompts",
     "drop_duplicates",
+    "load_json_line",
     "normalise_prompt",
     "parse_prompt_file",
     "prompt_hash",
@@ -92,24 +98,26 @@ class PromptFileError(ValueError):
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _open_binary(path: Path) -> io.BufferedIOBase:
+def _open_binary(path: Path, max_bytes: int | None) -> io.BufferedIOBase | BoundedReader:
     # Sniff the magic bytes rather than trust the extension: browsers and users rename files,
     # and a ".jsonl" that is really gzip should still work (and vice versa).
     with path.open("rb") as probe:
         magic = probe.read(2)
-    if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rb")
-    return path.open("rb")
+    # The caller closes the stream (read_text_lines' `with`).
+    opener = gzip.open if magic == _GZIP_MAGIC else open
+    stream: io.BufferedIOBase = opener(path, "rb")
+    return stream if max_bytes is None else BoundedReader(stream, max_bytes)
 
 
-def read_text_lines(path: Path) -> Iterator[tuple[int, str]]:
+def read_text_lines(path: Path, *, max_bytes: int | None = None) -> Iterator[tuple[int, str]]:
     """Yield `(line_number, line)` from a plain or gzip text file, without the line ending.
 
     Refuses binary: a NUL byte, bytes that are not UTF-8 or a line over 8 MiB raise a
     `PromptFileError` naming the line. A UTF-8 byte-order mark at the start is dropped. The file
-    is streamed line by line.
+    is streamed line by line; with `max_bytes`, reading stops with a `PromptFileError` as soon
+    as the (decompressed) text exceeds it.
     """
-    with _open_binary(path) as stream:
+    with _open_binary(path, max_bytes) as stream:
         number = 0
         while True:
             try:
@@ -117,6 +125,8 @@ def read_text_lines(path: Path) -> Iterator[tuple[int, str]]:
             except (gzip.BadGzipFile, EOFError, zlib.error) as err:
                 # EOFError is how gzip reports a truncated file; zlib.error a damaged stream.
                 raise PromptFileError(f"not a valid gzip file: {err}") from err
+            except ParseLimitError as err:
+                raise PromptFileError(err.problem, number + 1) from None
             if not raw:
                 return
             number += 1
@@ -254,19 +264,22 @@ def _json_type(value: object) -> str:
     return "object"
 
 
-def _reject_constant(name: str) -> NoReturn:
-    # Python's json accepts NaN and Infinity, but they are not JSON and PostgreSQL's jsonb (where
-    # metadata ends up) refuses them.
-    raise ValueError(f"{name} is not valid JSON")
+def load_json_line(text: str, line: int) -> Any:
+    """One JSON line within the limits of `app.safe_parse`; `PromptFileError` naming the line."""
+    try:
+        # load_json refuses NaN and Infinity: they are not JSON, and PostgreSQL's jsonb (where
+        # metadata ends up) refuses them.
+        return load_json(text)
+    except ParseLimitError as err:
+        column = f" at column {err.column}" if err.column is not None else ""
+        raise PromptFileError(f"{err.problem}{column}", line) from None
+    except ValueError as err:  # json.JSONDecodeError is one too
+        message = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
+        raise PromptFileError(f"not valid JSON ({message})", line) from None
 
 
 def _load_object(text: str, line: int) -> dict[str, Any]:
-    try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as err:
-        raise PromptFileError(f"not valid JSON ({err.msg})", line) from err
-    except (ValueError, RecursionError) as err:
-        raise PromptFileError(f"not valid JSON ({err})", line) from err
+    value = load_json_line(text, line)
     if not isinstance(value, dict):
         raise PromptFileError(f"not a JSON object (found {_json_type(value)})", line)
     return value
@@ -349,8 +362,8 @@ def _json_context(value: list[Any], line: int) -> list[dict[str, str]] | None:
 # --- the formats -------------------------------------------------------------------------------
 
 
-def _parse_hh(path: Path) -> Iterator[ParsedPrompt]:
-    for line, raw in read_text_lines(path):
+def _parse_hh(path: Path, max_bytes: int | None) -> Iterator[ParsedPrompt]:
+    for line, raw in read_text_lines(path, max_bytes=max_bytes):
         if not raw.strip():
             continue
         obj = _load_object(raw, line)
@@ -373,9 +386,9 @@ def _parse_hh(path: Path) -> Iterator[ParsedPrompt]:
         yield ParsedPrompt(text, context, line, {"turns": turns, "source": source})
 
 
-def _parse_jsonl(path: Path, field_path: str) -> Iterator[ParsedPrompt]:
+def _parse_jsonl(path: Path, field_path: str, max_bytes: int | None) -> Iterator[ParsedPrompt]:
     top_key = field_path if "." not in field_path else None
-    for line, raw in read_text_lines(path):
+    for line, raw in read_text_lines(path, max_bytes=max_bytes):
         if not raw.strip():
             continue
         obj = _load_object(raw, line)
@@ -410,8 +423,8 @@ def _sniff_delimiter(header_line: str) -> str:
     return ","
 
 
-def _parse_csv(path: Path, column: str) -> Iterator[ParsedPrompt]:
-    lines = read_text_lines(path)
+def _parse_csv(path: Path, column: str, max_bytes: int | None) -> Iterator[ParsedPrompt]:
+    lines = read_text_lines(path, max_bytes=max_bytes)
     first: list[tuple[int, str]] = []
     for number, text in lines:
         first.append((number, text))
@@ -461,39 +474,50 @@ def _parse_csv(path: Path, column: str) -> Iterator[ParsedPrompt]:
         yield ParsedPrompt(value, None, start, metadata)
 
 
-def _parse_text(path: Path) -> Iterator[ParsedPrompt]:
-    for line, raw in read_text_lines(path):
+def _parse_text(path: Path, max_bytes: int | None) -> Iterator[ParsedPrompt]:
+    for line, raw in read_text_lines(path, max_bytes=max_bytes):
         text = raw.strip()
         if text:
             yield ParsedPrompt(text, None, line, {})
 
 
-def parse_prompt_file(path: Path, spec: ImportSpec) -> list[ParsedPrompt]:
-    """Read every prompt in `path` as `spec` describes.
-
-    Raises `PromptFileError` at the first problem, naming its line where there is one, and when
-    the file holds no prompts at all. Duplicates are kept: see `drop_duplicates`.
-    """
+def _prompts(path: Path, spec: ImportSpec, max_bytes: int | None) -> Iterator[ParsedPrompt]:
     try:
         fmt = PromptFormat(spec.format)
     except ValueError as err:
         raise PromptFileError(f"unknown format '{spec.format}'") from err
-
-    prompts: Iterator[ParsedPrompt]
     if fmt is PromptFormat.HH_RLHF:
-        prompts = _parse_hh(path)
-    elif fmt is PromptFormat.JSONL:
+        return _parse_hh(path, max_bytes)
+    if fmt is PromptFormat.JSONL:
         if not spec.field:
             raise PromptFileError("the JSONL format needs the name of the prompt field")
-        prompts = _parse_jsonl(path, spec.field)
-    elif fmt is PromptFormat.CSV:
+        return _parse_jsonl(path, spec.field, max_bytes)
+    if fmt is PromptFormat.CSV:
         if not spec.column:
             raise PromptFileError("the CSV format needs the name of the prompt column")
-        prompts = _parse_csv(path, spec.column)
-    else:
-        prompts = _parse_text(path)
+        return _parse_csv(path, spec.column, max_bytes)
+    return _parse_text(path, max_bytes)
 
-    result = list(prompts)
+
+def parse_prompt_file(
+    path: Path, spec: ImportSpec, *, max_bytes: int | None = None
+) -> list[ParsedPrompt]:
+    """Read every prompt in `path` as `spec` describes.
+
+    Raises `PromptFileError` at the first problem, naming its line where there is one, and when
+    the file holds no prompts at all. Duplicates are kept: see `drop_duplicates`. `max_bytes`
+    bounds the file's text once decompressed (None: no bound, for the operator's own files).
+    """
+    result = list(_prompts(path, spec, max_bytes))
     if not result:
         raise PromptFileError("the file holds no prompts")
     return result
+
+
+def count_prompts(path: Path, spec: ImportSpec, *, max_bytes: int | None = None) -> int:
+    """How many prompts `parse_prompt_file` would return, checking the file the same way but
+    keeping none of them: the web app's check of an upload costs one line of memory."""
+    count = sum(1 for _ in _prompts(path, spec, max_bytes))
+    if not count:
+        raise PromptFileError("the file holds no prompts")
+    return count

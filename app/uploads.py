@@ -1,4 +1,8 @@
-"""Uploaded files, copied under DATA_DIR for the job that reads them."""
+"""Uploaded files, copied under DATA_DIR for the job that reads them.
+
+The size checked here is the file as sent; what a compressed file expands to is bounded by the
+parsers as they read it (`max_bytes`, see app.upload_store), and a refused upload is removed.
+"""
 
 import shutil
 import uuid
@@ -24,8 +28,12 @@ def upload_error(upload: UploadFile | None, *, required: bool) -> str | None:
     limit_mb = get_settings().MAX_UPLOAD_MB
     if upload is None or not upload.filename:
         return "Choose a file to upload." if required else None
-    if upload.size is not None and upload.size == 0:
+    size = upload.size
+    if size is None:  # not given by the form parser: measure the spooled file instead
+        size = upload.file.seek(0, 2)
+        upload.file.seek(0)
+    if size == 0:
         return f"'{upload.filename}' is empty."
-    if upload.size is not None and upload.size > limit_mb * 1024 * 1024:
-        return f"'{upload.filename}' is {upload.size / 2**20:.1f} MB, over the {limit_mb} MB limit."
+    if size > limit_mb * 1024 * 1024:
+        return f"'{upload.filename}' is {size / 2**20:.1f} MB, over the {limit_mb} MB limit."
     return None

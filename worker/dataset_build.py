@@ -14,8 +14,10 @@ from app.datasets.helpful_files import parse_helpful_file
 from app.datasets.rows import BuiltDataset, build_rows
 from app.feedback import comparison_records
 from app.models import Dataset, Job
+from app.prompt_files import PromptFileError
 from app.settings import get_settings
 from app.timeutil import utcnow
+from app.upload_store import remove_upload, upload_byte_limit
 from app.users import username_of
 from worker.lifecycle import JobContext
 
@@ -36,6 +38,9 @@ def build_dataset(engine: Engine, context: JobContext) -> None:
                 session.add(dataset)
                 session.commit()
         raise
+    finally:
+        # The helpful rows are read once; a failed build is started again by a new upload.
+        remove_upload(context.parameters.get("helpful_path"))
 
 
 def _build(engine: Engine, context: JobContext, dataset_id: int) -> None:
@@ -60,13 +65,18 @@ def _build(engine: Engine, context: JobContext, dataset_id: int) -> None:
         name, description = dataset.name, dataset.description
         helpful_source = dataset.helpful_source or None
     helpful_path = context.parameters.get("helpful_path") or ""
-    helpful = (
-        parse_helpful_file(
-            Path(helpful_path), max_rows=options.helpful_max_rows, source_name=helpful_source
-        )
-        if helpful_path and options.helpful_max_rows
-        else []
-    )
+    helpful = []
+    if helpful_path and options.helpful_max_rows:
+        try:
+            helpful = parse_helpful_file(
+                Path(helpful_path),
+                max_rows=options.helpful_max_rows,
+                source_name=helpful_source,
+                max_bytes=upload_byte_limit(),
+            )
+        except PromptFileError as exc:
+            # The job's error names the user's file, not the server's copy.
+            raise ValueError(f"{helpful_source or 'helpful rows'}: {exc}") from None
     context.progress(0, len(records), f"filtering {len(records)} traces")
     built = build_rows(records, helpful, options)
     card = render_card(
@@ -83,8 +93,6 @@ def _build(engine: Engine, context: JobContext, dataset_id: int) -> None:
         )
     )
     _write(engine, context, dataset_id, built, card)
-    if helpful_path:
-        Path(helpful_path).unlink(missing_ok=True)
 
 
 def _feedback_rows_and_card(session: Session, dataset: Dataset) -> tuple[BuiltDataset, str]:

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.models import LanguageModel
+from app.upload_store import remove_upload, upload_byte_limit
 from worker.evals.hhh import SETTINGS, evaluate, format_table, load_hhh
 from worker.generation import load_backend
 from worker.lifecycle import JobContext
@@ -15,7 +16,14 @@ from worker.lifecycle import JobContext
 
 def run_labeller_eval(engine: Engine, context: JobContext) -> None:
     params = context.parameters
-    items = load_hhh(Path(params["path"]))
+    try:
+        items = load_hhh(
+            Path(params["path"]), name=params.get("filename"), max_bytes=upload_byte_limit()
+        )
+    finally:
+        # Read whole and never again (the result keeps only the file's name), so the upload
+        # goes now, whether or not it was good.
+        remove_upload(params["path"])
     if params.get("limit"):
         items = items[: int(params["limit"])]
     settings = [

@@ -9,9 +9,16 @@ from sqlmodel import Session
 
 from app.audit import record_event
 from app.db import get_engine
-from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
+from app.prompt_files import (
+    ImportSpec,
+    PromptFileError,
+    PromptFormat,
+    drop_duplicates,
+    parse_prompt_file,
+)
 from app.prompt_sets import store_prompt_set
 from app.settings import get_settings
+from app.upload_store import remove_upload, upload_byte_limit
 from worker.celery_app import celery_app
 from worker.lifecycle import JobContext, JobSkipped, running_job
 
@@ -19,7 +26,15 @@ logger = get_task_logger(__name__)
 
 
 def import_prompts(engine: Any, context: JobContext) -> None:
-    """Parses the uploaded file, then stores the whole set in one transaction or nothing."""
+    """Parses the uploaded file, then stores the whole set in one transaction or nothing; the
+    upload is removed either way (a failed import is started again by a new upload)."""
+    try:
+        _import_prompts(engine, context)
+    finally:
+        remove_upload(context.parameters["path"])
+
+
+def _import_prompts(engine: Any, context: JobContext) -> None:
     params = context.parameters
     path = Path(params["path"])
     spec = ImportSpec(
@@ -28,7 +43,11 @@ def import_prompts(engine: Any, context: JobContext) -> None:
         column=params.get("column") or None,
     )
     context.progress(0, None, f"reading {params.get('filename', path.name)}")
-    parsed = parse_prompt_file(path, spec)
+    try:
+        parsed = parse_prompt_file(path, spec, max_bytes=upload_byte_limit())
+    except PromptFileError as exc:
+        # The job's error names the user's file, not the server's copy.
+        raise ValueError(f"{params.get('filename', path.name)}: {exc}") from None
     prompts, dropped = drop_duplicates(parsed)
     # SQLite lets one connection write at a time, so progress is reported before the one
     # transaction that stores the set, not from inside it.
@@ -62,7 +81,6 @@ def import_prompts(engine: Any, context: JobContext) -> None:
     context.progress(
         len(prompts), len(prompts), f"imported {len(prompts)} prompts, {dropped} duplicates dropped"
     )
-    path.unlink(missing_ok=True)
 
 
 @celery_app.task(name="worker.tasks.run_import_prompts", bind=True)

@@ -14,12 +14,16 @@ Every problem raises `PromptFileError` naming the line, as prompt uploads do.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from app.datasets.records import HelpfulExample, Message
-from app.prompt_files import PromptFileError, read_text_lines, split_hh_transcript
+from app.prompt_files import (
+    PromptFileError,
+    load_json_line,
+    read_text_lines,
+    split_hh_transcript,
+)
 
 __all__ = ["parse_helpful_file"]
 
@@ -27,12 +31,7 @@ _ANSWER_FIELDS = ("completion", "response", "chosen")
 
 
 def _load_object(raw: str, line: int) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise PromptFileError(f"not valid JSON ({err.msg})", line) from err
-    except RecursionError as err:
-        raise PromptFileError("not valid JSON (nested too deeply)", line) from err
+    value = load_json_line(raw, line)
     if not isinstance(value, dict):
         raise PromptFileError("not a JSON object", line)
     return value
@@ -157,7 +156,11 @@ def _parse_row(obj: dict[str, Any], line: int) -> tuple[list[Message], str, str 
 
 
 def parse_helpful_file(
-    path: Path, max_rows: int | None = None, source_name: str | None = None
+    path: Path,
+    max_rows: int | None = None,
+    source_name: str | None = None,
+    *,
+    max_bytes: int | None = None,
 ) -> list[HelpfulExample]:
     """The helpful examples in `path`, in file order, at most `max_rows` of them.
 
@@ -166,13 +169,14 @@ def parse_helpful_file(
     ("<name>:<line>"); it defaults to the file name, which for an upload may be a temporary one.
     Blank lines are skipped, and so are HH-RLHF transcripts whose chosen reply is empty (the
     published data has some); every other empty answer is an error. Raises `PromptFileError`,
-    naming the line, at the first bad row, and when the file holds no rows at all.
+    naming the line, at the first bad row, when the file holds no rows at all, and when its
+    text (decompressed) grows past `max_bytes` before `max_rows` rows are read.
     """
     if max_rows is not None and max_rows <= 0:
         return []
     name = source_name or path.name
     examples: list[HelpfulExample] = []
-    for line, raw in read_text_lines(path):
+    for line, raw in read_text_lines(path, max_bytes=max_bytes):
         if not raw.strip():
             continue
         parsed = _parse_row(_load_object(raw, line), line)

@@ -51,6 +51,7 @@ from app.recipe.documents import (
     FewShotKind,
     PrincipleDoc,
 )
+from app.safe_parse import LimitedYAMLLoader, ParseLimitError, load_json
 
 ANTHROPIC_FILES = (
     "CritiqueRevisionInstructions.json",
@@ -829,17 +830,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(LimitedYAMLLoader):
     """safe_load without aliases (a few nested aliases expand into gigabytes once the data
-    is turned into JSON) and without silently repeated keys."""
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed here", event.start_mark
-            )
-        return super().compose_node(parent, index)
+    is turned into JSON), deep nesting or huge integers (see LimitedYAMLLoader), and without
+    silently repeated keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         keys: set[str] = set()
@@ -868,13 +862,17 @@ def _load_json(data: bytes, file: str) -> Any:
 
 def _parse_json(text: str, file: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return load_json(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
         raise ConstitutionFileError(file, "", f"duplicate key {exc.args[0]!r}") from None
+    except ParseLimitError as exc:
+        raise ConstitutionFileError(file, "", str(exc)) from None
     except json.JSONDecodeError as exc:
         raise ConstitutionFileError(
             file, "", f"not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
         ) from None
+    except ValueError as exc:  # NaN or Infinity
+        raise ConstitutionFileError(file, "", f"not valid JSON ({exc})") from None
 
 
 def _load_json_or_yaml(data: bytes, file: str) -> Any:
