@@ -29,43 +29,62 @@ scored; the reasoning is common to both options and cancels as the cue does. Cha
 probabilities are clamped (to 40-60% by default), as in the paper: without clamping they are
 near 0 or 1 and the policy learns extreme replies.
 
-All prompts are built here and sent in as few backend calls as possible: one `generate` call
-for all reasoning, one `score` call for every (question, option) row.
+All prompts are built first and sent in as few backend calls as possible: one `generate` call
+for all reasoning, one `score` call for every (question, option) row. The question is built in
+worker.pipeline.feedback_questions, asked and scored in worker.pipeline.feedback_scoring; this
+module samples the principles, asks every question of a batch at once and averages the answers.
 """
 
 import math
 import random
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from app.recipe.comparison_text import (
-    ANSWER_CUE,
-    CONVERSATION_INTRO,
-    COT_ANSWER_CUE,
-    COT_OPENING,
-    COT_REQUEST,
-    LETTERS,
+from app.recipe.comparison_text import COT_REQUEST, LETTERS
+from app.recipe.documents import ConstitutionDoc, PrincipleDoc
+from worker.backends.base import Backend, Conversation
+from worker.pipeline.feedback_questions import (
+    answer_continuation,
+    comparison_few_shots,
+    comparison_prompt,
+    question_text,
+    render_conversation,
 )
-from app.recipe.documents import ConstitutionDoc, FewShotDoc, PrincipleDoc
-from worker.backends.base import (
-    Backend,
-    BackendError,
-    Conversation,
-    GenerationParams,
-    TransientBackendError,
+from worker.pipeline.feedback_scoring import (
+    COT_STOP,
+    OptionScores,
+    Unscored,
+    clamp,
+    clean_reasoning,
+    count_tokens,
+    option_probabilities,
+    score_options,
 )
-from worker.pipeline.critique_revision import clean_output
 
-# Where reasoning stops: the model's own answer is dropped, because the answer is scored.
-COT_STOP = (COT_ANSWER_CUE, "\n\nHuman:")
-# Added to a question's length for the answer's own tokens when checking it fits the context.
-_ANSWER_TOKENS_MARGIN = 4
-_TRAILING_OPTIONS = re.compile(r"\s*Options:\s*$")
-
-T = TypeVar("T")
-R = TypeVar("R")
+# The question and the scoring live beside this module; what callers use is importable here.
+__all__ = [
+    "COT_REQUEST",
+    "COT_STOP",
+    "LETTERS",
+    "Comparison",
+    "LabelConfig",
+    "OptionScores",
+    "PairInput",
+    "Unscored",
+    "answer_continuation",
+    "clamp",
+    "clean_reasoning",
+    "comparison_few_shots",
+    "comparison_prompt",
+    "count_tokens",
+    "label_pairs",
+    "option_probabilities",
+    "question_text",
+    "render_conversation",
+    "sample_comparison_principles",
+    "score_options",
+]
 
 
 @dataclass(frozen=True)
@@ -118,142 +137,11 @@ class Comparison:
     flags: list[str] = field(default_factory=list)  # "too_long", "score_failed"
 
 
-@dataclass(frozen=True)
-class OptionScores:
-    """The labeller's answer to one multiple-choice question, by the option's shown letter."""
-
-    logprob_a: float
-    logprob_b: float
-    prob_a: float  # normalised, before any clamping
-    prob_b: float
-    reasoning: str = ""
-
-
-@dataclass(frozen=True)
-class Unscored:
-    """A question that was not scored: "too_long" for the context, or "score_failed"."""
-
-    reason: str
-
-
-# -- prompts ------------------------------------------------------------------------------------
-
-
-def render_conversation(conversation: Sequence[dict[str, str]]) -> str:
-    """The conversation as the paper writes it: "Human: ...\\n\\nAssistant: ..."; system
-    messages are the policy's instructions, not part of what is judged, and are left out."""
-    return "\n\n".join(
-        f"{'Human' if m['role'] == 'user' else 'Assistant'}: {m['content'].strip()}"
-        for m in conversation
-        if m["role"] != "system"
-    )
-
-
-def question_text(
-    conversation: Sequence[dict[str, str]], instruction: str, first: str, second: str
-) -> str:
-    """The multiple-choice question; "Options:" is written here, once, and never taken from
-    the instruction (stored without it; an older one that still ends in it is trimmed)."""
-    sentence = _TRAILING_OPTIONS.sub("", instruction.strip())
-    return (
-        f"{CONVERSATION_INTRO}\n\n{render_conversation(conversation)}\n\n{sentence} Options:\n"
-        f" (A) [[[{first.strip()}]]]\n (B) [[[{second.strip()}]]]"
-    )
-
-
-def comparison_prompt(
-    conversation: Sequence[dict[str, str]],
-    instruction: str,
-    reply_a: str,
-    reply_b: str,
-    *,
-    cot: bool,
-) -> Conversation:
-    """The labeller's question as chat messages: one user turn. The answer to score after it
-    is `answer_continuation(letter)`, or `answer_continuation(letter, reasoning)` with CoT."""
-    text = question_text(conversation, instruction, reply_a, reply_b)
-    if cot:
-        text += f"\n\n{COT_REQUEST}"
-    return [{"role": "user", "content": text}]
-
-
-def answer_continuation(letter: str, reasoning: str | None = None) -> str:
-    """The assistant reply whose log-probability scores an option: "The answer is: (A)", or
-    with chain of thought "Let's think step by step: ...\\n\\nSo the answer is: (A)"."""
-    if letter not in LETTERS:
-        raise ValueError(f"an option is A or B, not {letter!r}")
-    if reasoning is None:
-        return f"{ANSWER_CUE} ({letter})"
-    return f"{COT_OPENING} {reasoning.strip()}".rstrip() + f"\n\n{COT_ANSWER_CUE} ({letter})"
-
-
-def clean_reasoning(text: str) -> str:
-    """Generated reasoning without the opening the model may repeat or the answer it may give."""
-    text = clean_output(text, COT_STOP)
-    if text.lower().startswith(COT_OPENING.lower()):
-        text = text[len(COT_OPENING) :]
-    return text.strip()
-
-
-def comparison_few_shots(few_shots: Sequence[FewShotDoc], instruction: str) -> Conversation:
-    """The version's comparison examples as earlier turns.
-
-    An example imported from the paper is a conversation, its better reply as the last
-    assistant turn, and worse replies in `extra["incorrects"]`: it becomes a question under
-    `instruction` with the better reply as (A) in odd examples and (B) in even ones, so the
-    examples teach no position, answered "The answer is: (X)". An example without incorrect
-    replies is taken to be written as a question and answer already, and is used as it is.
-    The examples carry no reasoning, so with chain of thought they show the answer alone.
-    """
-    messages: Conversation = []
-    examples = [shot for shot in few_shots if shot.kind == "comparison"]
-    for number, shot in enumerate(examples):
-        turns = [dict(m) for m in shot.messages if m.get("role") != "system"]
-        incorrects = [s for s in shot.extra.get("incorrects") or [] if isinstance(s, str) and s]
-        if not (incorrects and len(turns) >= 2 and turns[-1]["role"] == "assistant"):
-            messages.extend(turns)
-            continue
-        better, worse = turns[-1]["content"], incorrects[0]
-        letter = LETTERS[number % 2]
-        first, second = (better, worse) if letter == "A" else (worse, better)
-        messages.extend(comparison_prompt(turns[:-1], instruction, first, second, cot=False))
-        answer = answer_continuation(letter)
-        messages.append({"role": "assistant", "content": answer})
-    return messages
-
-
-# -- numbers ------------------------------------------------------------------------------------
-
-
-def option_probabilities(logprob_a: float, logprob_b: float) -> tuple[float, float]:
-    """Softmax over the two options' log-probabilities, stable for any magnitude.
-
-    The smaller probability is computed directly and the larger as one minus it, so the pair
-    sums to 1 and swapping the inputs swaps the outputs exactly."""
-    if math.isnan(logprob_a) or math.isnan(logprob_b):
-        raise ValueError("an option's log-probability is NaN")
-    if logprob_a == logprob_b:  # also two equal infinities, whose difference is NaN
-        return 0.5, 0.5
-    if logprob_a > logprob_b:
-        low = math.exp(logprob_b - logprob_a)
-        p_b = low / (1.0 + low)
-        return 1.0 - p_b, p_b
-    low = math.exp(logprob_a - logprob_b)
-    p_a = low / (1.0 + low)
-    return p_a, 1.0 - p_a
-
-
-def clamp(p_a: float, low: float, high: float) -> tuple[float, float]:
-    """P(A) held within [low, high], with P(B) its complement."""
-    held = min(max(p_a, low), high)
-    return held, 1.0 - held
-
-
 def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
 
 
-def sample_principles(
+def sample_comparison_principles(
     principles: Sequence[PrincipleDoc], k: int, seed: int, pair_id: int
 ) -> list[PrincipleDoc]:
     """`k` enabled principles with a comparison instruction, from a generator seeded by the run
@@ -269,129 +157,6 @@ def sample_principles(
     while len(chosen) < k:
         chosen.extend(rng.sample(usable, len(usable)))
     return chosen[:k]
-
-
-# -- scoring ------------------------------------------------------------------------------------
-
-
-def count_tokens(backend: Backend, messages: Conversation, continuation: str = "") -> int:
-    """The prompt's length in tokens as the backend will see it, plus the continuation's.
-
-    A backend's own `count_tokens(messages)` measures the prompt where it has one; a local
-    backend's tokenizer and chat template (the transformers backend exposes `tokenizer`) measure
-    both otherwise; anything else is estimated at four characters a token. The estimate only
-    decides what to skip: the transformers backend would silently cut a long prompt's start."""
-    counter = getattr(backend, "count_tokens", None)
-    tokenizer = getattr(backend, "tokenizer", None)
-    if callable(counter):
-        return int(counter(messages)) + math.ceil(len(continuation) / 4)
-    if tokenizer is not None and hasattr(tokenizer, "apply_chat_template"):
-        text = str(
-            tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        )
-        ids = tokenizer(text + continuation, add_special_tokens=False)["input_ids"]
-        return len(ids)
-    characters = sum(len(m["content"]) + len(m["role"]) + 8 for m in messages) + len(continuation)
-    return math.ceil(characters / 4)
-
-
-def _in_groups(
-    groups: Sequence[Sequence[T]], call: Callable[[list[T]], list[R]]
-) -> list[list[R] | BackendError]:
-    """`call` once over every group's items; if that fails, once per group, so one group the
-    backend refuses (too long for a server's context) costs only itself. A transient error is
-    left to the caller's retry, and if every group fails the first error is raised."""
-    flat = [item for group in groups for item in group]
-    if not flat:
-        return [[] for _ in groups]
-    try:
-        results = call(flat)
-    except TransientBackendError:
-        raise
-    except BackendError:
-        pass
-    else:
-        out: list[list[R] | BackendError] = []
-        start = 0
-        for group in groups:
-            out.append(results[start : start + len(group)])
-            start += len(group)
-        return out
-    each: list[list[R] | BackendError] = []
-    for group in groups:
-        try:
-            each.append(call(list(group)) if group else [])
-        except TransientBackendError:
-            raise
-        except BackendError as exc:
-            each.append(exc)
-    failures = [r for r in each if isinstance(r, BackendError)]
-    if len(failures) == len(groups):
-        raise failures[0]
-    return each
-
-
-def score_options(
-    questions: Sequence[Conversation],
-    backend: Backend,
-    *,
-    chain_of_thought: bool = False,
-    cot_max_new_tokens: int = 128,
-    seed: int = 0,
-) -> list[OptionScores | Unscored]:
-    """Answers multiple-choice questions (each ending in the user's question turn) by scoring
-    the options (A) and (B): one `generate` call for all reasoning with chain of thought, then
-    one `score` call for every row. A question that does not fit the backend's context is
-    "too_long" and skipped; the others are scored regardless."""
-    results: list[OptionScores | Unscored | None] = [None] * len(questions)
-    # Room the reply needs: the answer, and with chain of thought the longest reasoning.
-    fixed = answer_continuation("A", "" if chain_of_thought else None)
-    reserve = (cot_max_new_tokens if chain_of_thought else 0) + _ANSWER_TOKENS_MARGIN
-    fitting: list[int] = []
-    for i, question in enumerate(questions):
-        if count_tokens(backend, question, fixed) + reserve > backend.context_length:
-            results[i] = Unscored("too_long")
-        else:
-            fitting.append(i)
-
-    reasoning: dict[int, str] = {}
-    if chain_of_thought and fitting:
-        params = GenerationParams(
-            max_new_tokens=cot_max_new_tokens, temperature=0.0, stop=COT_STOP, seed=seed
-        )
-        generated = _in_groups(
-            [[questions[i]] for i in fitting], lambda batch: backend.generate(batch, params)
-        )
-        still: list[int] = []
-        for i, generation in zip(fitting, generated, strict=True):
-            if isinstance(generation, BackendError):
-                results[i] = Unscored("score_failed")
-            elif generation[0].truncated:
-                results[i] = Unscored("too_long")
-            else:
-                reasoning[i] = clean_reasoning(generation[0].text)
-                still.append(i)
-        fitting = still
-
-    def rows(i: int) -> list[tuple[Conversation, str]]:
-        thought = reasoning.get(i) if chain_of_thought else None
-        return [(questions[i], answer_continuation(letter, thought)) for letter in LETTERS]
-
-    scored = _in_groups(
-        [rows(i) for i in fitting],
-        lambda batch: backend.score([c for c, _ in batch], [t for _, t in batch]),
-    )
-    for i, outcome in zip(fitting, scored, strict=True):
-        if isinstance(outcome, BackendError):
-            results[i] = Unscored("score_failed")
-            continue
-        logprob_a, logprob_b = outcome
-        p_a, p_b = option_probabilities(logprob_a, logprob_b)
-        results[i] = OptionScores(logprob_a, logprob_b, p_a, p_b, reasoning.get(i, ""))
-    return [r if r is not None else Unscored("score_failed") for r in results]
-
-
-# -- labelling ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -418,7 +183,7 @@ def label_pairs(
     prompts: list[Conversation] = []
     chosen: list[list[PrincipleDoc]] = []
     for index, pair in enumerate(pairs):
-        principles = sample_principles(
+        principles = sample_comparison_principles(
             constitution.principles, config.ensemble, config.seed, pair.pair_id
         )
         chosen.append(principles)

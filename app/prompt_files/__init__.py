@@ -1,0 +1,32 @@
+"""Parse uploaded prompt files into prompts, pure and stdlib only.
+
+Four formats are read: Anthropic HH-RLHF transcripts, JSON lines with the prompt in a named
+field, CSV with the prompt in a named column, and plain text with one prompt per line. Any of
+them may be gzip-compressed. Every problem in a file is raised as a `PromptFileError` that names
+the line, so the web app can show the user exactly what to fix; nothing here touches the
+database, the web framework or the task queue, so the same code serves uploads and the worker.
+For an upload, `max_bytes` bounds what the file may expand to: it is counted while the file is
+read, so a small gzip file that would expand to gigabytes stops at the limit.
+"""
+
+from app.prompt_files.base import ImportSpec, ParsedPrompt, PromptFileError, PromptFormat
+from app.prompt_files.duplicates import drop_duplicates, normalise_prompt, prompt_hash
+from app.prompt_files.hh_rlhf import split_hh_transcript
+from app.prompt_files.json_lines import load_json_line
+from app.prompt_files.lines import read_text_lines
+from app.prompt_files.parse import count_prompts, parse_prompt_file
+
+__all__ = [
+    "ImportSpec",
+    "ParsedPrompt",
+    "PromptFileError",
+    "PromptFormat",
+    "count_prompts",
+    "drop_duplicates",
+    "load_json_line",
+    "normalise_prompt",
+    "parse_prompt_file",
+    "prompt_hash",
+    "read_text_lines",
+    "split_hh_transcript",
+]
