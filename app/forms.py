@@ -83,7 +83,7 @@ class FieldView:
     name: str
     label: str
     help: str
-    input: str  # "number", "checkbox", "lines", "text", "choice"
+    input: str  # "number", "percent", "checkbox", "lines", "ids", "text", "choice"
 
 
 def _bounds(info: FieldInfo) -> tuple[float, float]:
@@ -100,8 +100,21 @@ def _bare(annotation: Any) -> Any:
     return args[0] if type(None) in get_args(annotation) and len(args) == 1 else annotation
 
 
+def _is_id(annotation: Any) -> bool:
+    """Whether an element type is a row id (PositiveId and the like: bounded up to MAX_ID)."""
+    if get_origin(annotation) is not Annotated or get_args(annotation)[0] is not int:
+        return False
+    rules = [r for meta in get_args(annotation)[1:] for r in getattr(meta, "metadata", [meta])]
+    return any(getattr(rule, "le", 0) >= MAX_ID for rule in rules)
+
+
 def _input_kind(info: FieldInfo) -> str:
     kind = _bare(info.annotation)
+    extra = info.json_schema_extra
+    if isinstance(extra, dict) and extra.get("form") == "percent":
+        return "percent"  # a share (0 to 1) the form shows and reads in percent
+    if get_origin(kind) in (tuple, list) and _is_id(get_args(kind)[0]):
+        return "ids"  # several rows chosen: one id per line, or one form value each
     if kind is bool:
         return "checkbox"
     if kind in (int, float):
@@ -138,6 +151,8 @@ def spec_form_values(spec: StageSpec | type[StageSpec]) -> dict[str, str]:
             values[name] = ""
         elif isinstance(value, bool):
             values[name] = "true" if value else ""
+        elif _input_kind(info) == "percent":
+            values[name] = f"{round(value * 100, 9):g}"
         elif isinstance(value, tuple | list):
             values[name] = "\n".join(str(v) for v in value)
         elif isinstance(value, Enum):
@@ -153,7 +168,10 @@ def parse_spec(
     """The spec a form describes, or None and a message per bad field.
 
     Numbers go through `parse_numbers` with the spec's own bounds, ids through `parse_id`; an
-    unticked checkbox (absent from the form) is False; a "lines" field is one value per line.
+    unticked checkbox (absent from the form) is False; a "lines" field is one value per line;
+    an "ids" field (a tuple of ids) takes each value of a multi-valued form or one id per line;
+    a "percent" field (`json_schema_extra={"form": "percent"}`) is read in percent, stored as a
+    share.
     Fields outside `only` take the spec's defaults.
     """
     names = set(only) if only is not None else set(spec_type.model_fields)
@@ -166,6 +184,17 @@ def parse_spec(
         raw = form.get(name, "")
         if kind == "checkbox":
             data[name] = raw.strip().lower() not in ("", "0", "false", "off")
+        elif kind == "ids":
+            # A multi-valued form (starlette's FormData) gives each value; a plain one, lines.
+            getlist = getattr(form, "getlist", None)
+            texts = [str(t) for t in getlist(name)] if getlist else raw.splitlines()
+            ids = [parse_id(text) for text in texts if text.strip()]
+            if None in ids:
+                errors[name] = f"Choose {info.description or info.title or name}."
+            data[name] = [i for i in ids if i is not None]
+        elif kind == "lines":
+            # Blank is no values (a cleared box, no setting ticked), not the default.
+            data[name] = [line for line in raw.splitlines() if line.strip()]
         elif not raw.strip():
             if info.is_required():
                 what = info.description or info.title or name
@@ -181,17 +210,20 @@ def parse_spec(
             low, high = _bounds(info)
             number_type = _bare(info.annotation)
             data.update(parse_numbers({name: raw}, {name: (number_type, low, high)}, errors))
-        elif kind == "lines":
-            data[name] = [line for line in raw.splitlines() if line.strip()]
+        elif kind == "percent":
+            low, high = _bounds(info)
+            percent = parse_numbers({name: raw}, {name: (float, low * 100, high * 100)}, errors)
+            data.update({name: value / 100 for name, value in percent.items()})
         else:
             data[name] = raw.strip()
-    if errors:
-        return None, errors
+    # Validated even when a field failed above, so the spec's own rules on the other fields
+    # show at the same time; a field keeps its first message.
     try:
-        return spec_type.model_validate(data), {}
+        spec = spec_type.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "form"
             message = str(error["msg"]).removeprefix("Value error, ")
             errors.setdefault(field, message)
         return None, errors
+    return (None, errors) if errors else (spec, {})

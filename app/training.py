@@ -1,13 +1,15 @@
 """The web side of training: the launch form's choices and checks, and a job's metric curves."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.forms import NumberFields, form_id, parse_numbers
+from app.forms import spec_form_values
+from app.ids import parse_id
 from app.models import Dataset, JobMetric, LanguageModel
-from app.recipe.training_spec import PRESETS, Method, TrainingSpec
+from app.recipe.training_presets import PRESETS
+from app.specs.training import MAX_OUTPUT_NAME, Method, TrainingJobSpec, preset_spec
 
 METHODS = {
     Method.SFT: "SFT: supervised fine-tuning on the final revisions",
@@ -17,26 +19,27 @@ METHODS = {
 # The split each method trains on (and the held-out split it is checked against).
 TRAIN_SPLIT = {Method.SFT: "train_sft", Method.DPO: "train_prefs", Method.REWARD: "train_prefs"}
 
-# Form fields of a TrainingSpec: (type, lowest, highest).
-SPEC_FIELDS: NumberFields = {
-    "learning_rate": (float, 1e-10, 1.0),
-    "num_train_epochs": (float, 0.01, 1000.0),
-    "max_steps": (int, -1, 10_000_000),
-    "per_device_train_batch_size": (int, 1, 4096),
-    "gradient_accumulation_steps": (int, 1, 4096),
-    "max_length": (int, 16, 1_048_576),
-    "beta": (float, 0.0001, 100.0),
-    "lora_r": (int, 1, 4096),
-    "lora_alpha": (int, 1, 16384),
-    "seed": (int, 0, 2**31 - 1),
-    "save_steps": (int, 0, 10_000_000),
-}
-
 
 @dataclass
 class TrainingChoices:
     models: list[LanguageModel]
     datasets: list[Dataset]
+
+    def options(self) -> dict[str, list[tuple[object, str]]]:
+        """(value, label) lists for the `spec_field` macro's selects."""
+        return {
+            "model_options": [(m.id, m.name) for m in self.models],
+            "dataset_options": [
+                (
+                    d.id,
+                    f"{d.name} (SFT {d.counts.get('train_sft', 0)}, "
+                    f"preferences {d.counts.get('train_prefs', 0)})",
+                )
+                for d in self.datasets
+            ],
+            "method_options": [(m.value, label) for m, label in METHODS.items()],
+            "preset_options": [(name, name) for name in PRESETS],
+        }
 
 
 def training_choices(*, session: Session) -> TrainingChoices:
@@ -56,32 +59,28 @@ def training_choices(*, session: Session) -> TrainingChoices:
     )
 
 
-def spec_form(preset: str, method: str) -> dict[str, str]:
-    """The form's values for a preset and method, as the strings the form shows."""
-    chosen = PRESETS.get(preset) or PRESETS["cpu-smoke"]
-    spec = chosen.get(Method(method) if method in Method._value2member_map_ else Method.SFT)
-    assert spec is not None
-    values = spec.to_dict()
-    form = {name: _show(values[name]) for name in SPEC_FIELDS}
-    form["use_lora"] = "1" if spec.use_lora else ""
-    return form
+def preset_form(preset: str, method: str) -> dict[str, str]:
+    """The form's values for a preset and method (cpu-smoke and SFT where either is unknown),
+    as the text the form shows."""
+    known_method = Method(method) if method in Method._value2member_map_ else Method.SFT
+    known_preset = preset if preset in PRESETS else "cpu-smoke"
+    values = spec_form_values(preset_spec(known_preset, known_method))
+    return {name: _short_number(text) for name, text in values.items()}
 
 
-def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def _short_number(text: str) -> str:
+    # "3", not the "3.0" of str(3.0); "5e-07" stays as it is.
+    return text.removesuffix(".0") if text.endswith(".0") and "e" not in text else text
 
 
-def validate_training(
-    *, session: Session, form: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The job's parameters, and errors by field (empty when it can start)."""
+def launch_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with the base model, the dataset and the output name a training form
+    chose (the numbers are the spec's to check), so that every mistake shows at once."""
     errors: dict[str, str] = {}
-    method = Method(form["method"]) if form.get("method") in Method._value2member_map_ else None
-    if method is None:
-        errors["method"] = "Choose SFT, DPO or a reward model."
-    if form.get("preset") not in PRESETS:
-        errors["preset"] = "Choose a preset."
-    base = session.get(LanguageModel, form_id(form.get("base_model_id")))
+    raw_method = form.get("method", "")
+    method = Method(raw_method) if raw_method in Method._value2member_map_ else None
+    base_id, dataset_id = parse_id(form.get("base_model_id")), parse_id(form.get("dataset_id"))
+    base = session.get(LanguageModel, base_id) if base_id else None
     if base is None:
         errors["base_model_id"] = "Choose the model to start from."
     elif base.backend != "transformers":
@@ -91,7 +90,7 @@ def validate_training(
         )
     elif base.kind != "policy":
         errors["base_model_id"] = f"{base.name} is a reward model; start from a language model."
-    dataset = session.get(Dataset, form_id(form.get("dataset_id")))
+    dataset = session.get(Dataset, dataset_id) if dataset_id else None
     if dataset is None:
         errors["dataset_id"] = "Choose a dataset."
     elif dataset.status != "ready":
@@ -101,31 +100,29 @@ def validate_training(
             f"Dataset '{dataset.name}' has no {TRAIN_SPLIT[method]} rows, which "
             f"{method.value.upper()} trains on."
         )
-    values = parse_numbers(form, SPEC_FIELDS, errors)
-    if values.get("max_steps") == 0:
-        errors["max_steps"] = "At least 1 step, or -1 to train for the epochs given."
-    output_name = form.get("output_name", "").strip()
-    if not output_name and base is not None and dataset is not None and method is not None:
-        output_name = f"{base.name}-{method.value}-d{dataset.id}"
-    if len(output_name) > 200:
-        errors["output_name"] = "At most 200 characters."
-    elif (
-        output_name
-        and session.exec(select(LanguageModel).where(LanguageModel.name == output_name)).first()
-    ):
-        errors["output_name"] = f"A model named '{output_name}' exists already."
-    if errors or method is None:
-        return {}, errors
-    spec = TrainingSpec.from_dict(
-        {**values, "method": method.value, "use_lora": bool(form.get("use_lora"))}
-    )
-    return {
-        "base_model_id": base.id if base else None,
-        "dataset_id": dataset.id if dataset else None,
-        "preset": form["preset"],
-        "output_name": output_name,
-        "spec": spec.to_dict(),
-    }, {}
+    name = form.get("output_name", "").strip()
+    if not name and base is not None and dataset is not None and method is not None:
+        name = default_output_name(base=base, dataset=dataset, method=method)
+    if len(name) > MAX_OUTPUT_NAME:
+        errors["output_name"] = f"At most {MAX_OUTPUT_NAME} characters."
+    elif name and session.exec(select(LanguageModel).where(LanguageModel.name == name)).first():
+        errors["output_name"] = f"A model named '{name}' exists already."
+    return errors
+
+
+def default_output_name(*, base: LanguageModel, dataset: Dataset, method: Method) -> str:
+    return f"{base.name}-{method.value}-d{dataset.id}"
+
+
+def with_output_name(*, session: Session, spec: TrainingJobSpec) -> TrainingJobSpec:
+    """The spec with the trained model's name filled in where the form left it blank."""
+    if spec.output_name:
+        return spec
+    base = session.get(LanguageModel, spec.base_model_id)
+    dataset = session.get(Dataset, spec.dataset_id)
+    assert base is not None and dataset is not None, "launch_row_errors checks both"
+    name = default_output_name(base=base, dataset=dataset, method=spec.method)
+    return spec.model_copy(update={"output_name": name})
 
 
 # The order curves are drawn in; anything else follows alphabetically.

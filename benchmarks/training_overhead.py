@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,10 @@ from app.datasets.export import write_all
 from app.datasets.helpful_files import parse_helpful_file
 from app.datasets.rows import DatasetOptions, ReviewFilter, build_rows
 from app.db import engine_for
+from app.forms import spec_form_values
 from app.models import Dataset, Job, JobMetric, JobStatus, LanguageModel
-from app.recipe.training_spec import PRESETS, Method, TrainingSpec
-from app.training import SPEC_FIELDS
+from app.recipe.training_presets import PRESETS
+from app.specs.training import Method, TrainingHyperparameters, TrainingJobSpec, preset_spec
 from tests.live import LiveApp, live_app
 from worker.backends.local_models import default_gguf_path, resolve_model_folder
 from worker.training.presets import trainer_config
@@ -132,7 +133,7 @@ def to_prompt_completion(row: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": row["messages"][:-1], "completion": row["messages"][-1:]}
 
 
-def hand_written_config(spec: TrainingSpec, output_dir: Path) -> SFTConfig | DPOConfig:
+def hand_written_config(spec: TrainingHyperparameters, output_dir: Path) -> SFTConfig | DPOConfig:
     """The config a user writes for these settings; checked equal to the app's below."""
     settings: dict[str, Any] = {
         "output_dir": str(output_dir),
@@ -165,7 +166,7 @@ def hand_written_config(spec: TrainingSpec, output_dir: Path) -> SFTConfig | DPO
     return DPOConfig(beta=spec.beta, **settings)
 
 
-def check_same_settings(spec: TrainingSpec, output_dir: Path) -> None:
+def check_same_settings(spec: TrainingHyperparameters, output_dir: Path) -> None:
     mine = hand_written_config(spec, output_dir).to_dict()
     apps = trainer_config(spec, output_dir, device="cpu").to_dict()
     differ = sorted(k for k in set(mine) | set(apps) if mine.get(k) != apps.get(k))
@@ -173,7 +174,9 @@ def check_same_settings(spec: TrainingSpec, output_dir: Path) -> None:
         sys.exit(f"the hand-written config differs from the app's in: {', '.join(differ)}")
 
 
-def direct(spec: TrainingSpec, model_folder: str, dataset_folder: Path, out: Path) -> Measure:
+def direct(
+    spec: TrainingHyperparameters, model_folder: str, dataset_folder: Path, out: Path
+) -> Measure:
     parts: dict[str, float] = {}
     with accounted(os.getpid(), []) as used:
         mark = time.perf_counter()
@@ -213,12 +216,8 @@ def direct(spec: TrainingSpec, model_folder: str, dataset_folder: Path, out: Pat
 # --- through the app ---------------------------------------------------------------------------
 
 
-def spec_fields(spec: TrainingSpec) -> dict[str, str]:
-    values = spec.to_dict()
-    return {
-        name: f"{values[name]:g}" if isinstance(values[name], float) else str(values[name])
-        for name in SPEC_FIELDS
-    }
+def with_steps(spec: TrainingHyperparameters, steps: int) -> TrainingHyperparameters:
+    return TrainingHyperparameters.model_validate({**spec.to_parameters(), "max_steps": steps})
 
 
 def utc_seconds(moment: datetime.datetime) -> float:
@@ -279,16 +278,14 @@ class AppSide:
                 connection.rollback()  # end the read, so each poll sees the latest commit
                 time.sleep(0.1)
 
-    def train(self, spec: TrainingSpec, preset: str) -> Measure:
+    def train(self, spec: TrainingHyperparameters, preset: str) -> Measure:
         self.count += 1
         form = {
             "base_model_id": str(self.model_id),
             "dataset_id": str(self.dataset_id),
-            "method": spec.method.value,
+            **spec_form_values(spec),  # the method and every setting, as the form sends them
             "preset": preset,
             "output_name": f"bench-{spec.method.value}-{self.count}",
-            "use_lora": "1" if spec.use_lora else "",
-            **spec_fields(spec),
             "csrf_token": self.app.csrf(self.client),
         }
         with accounted(self.worker_pid, [p for p in self.pids if p != self.worker_pid]) as used:
@@ -302,8 +299,8 @@ class AppSide:
         job = self.job_row(job_id)
         if job.status != JobStatus.SUCCEEDED:
             sys.exit(f"job {job_id} {job.status}: {job.error}\n{self.app.log_tail()}")
-        if TrainingSpec.from_dict(job.parameters["spec"]) != spec:
-            sys.exit(f"job {job_id} ran another spec: {job.parameters['spec']}")
+        if TrainingJobSpec.from_parameters(job.parameters).hyperparameters() != spec:
+            sys.exit(f"job {job_id} ran another spec: {job.parameters}")
         assert job.result["steps"] == spec.max_steps, job.result
         assert job.started_at is not None and job.finished_at is not None
         started, finished = utc_seconds(job.started_at), utc_seconds(job.finished_at)
@@ -419,7 +416,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     method = Method(args.method)
-    spec = replace(PRESETS[args.preset][method], max_steps=args.steps)
+    spec = with_steps(preset_spec(args.preset, method), args.steps)
 
     shutil.rmtree(BENCH, ignore_errors=True)
     BENCH.mkdir(parents=True)
@@ -442,14 +439,14 @@ def main() -> None:
         BENCH / "app", database_url=database, broker_url=broker, JOB_HEARTBEAT_SECONDS="10"
     ) as app:
         side = AppSide(app, model_folder, dataset_folder)
-        sides: dict[str, Callable[[TrainingSpec], Measure]] = {
+        sides: dict[str, Callable[[TrainingHyperparameters], Measure]] = {
             "direct": lambda s: direct(s, model_folder, dataset_folder, BENCH / "direct"),
             "app": lambda s: side.train(s, args.preset),
         }
         if args.warmup_steps:
             # Imports in the worker (its first job imports torch, transformers and TRL), the
             # tokenized-rows caches beside the dataset, the page cache: paid once, untimed.
-            warm = replace(spec, max_steps=args.warmup_steps)
+            warm = with_steps(spec, args.warmup_steps)
             for name, run in sides.items():
                 print(f"warm-up {name}: {run(warm).seconds:.1f} s", file=sys.stderr)
         for repeat in range(args.repeats):  # alternated, so drift in the load hits both
@@ -466,7 +463,7 @@ def main() -> None:
     print("\n".join(parts_table(runs)))
     result = {
         "args": vars(args),
-        "spec": spec.to_dict(),
+        "spec": spec.to_parameters(),
         "dataset_counts": counts,
         "machine": {**before, "load_average_1min_after": os.getloadavg()[0]},
         "app_over_direct": app_s / direct_s,

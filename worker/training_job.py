@@ -8,11 +8,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.audit import record_event
-from app.models import Dataset, JobMetric, LanguageModel
+from app.models import Dataset, Job, JobMetric, LanguageModel
 from app.settings import get_settings
+from app.specs.training import Method, TrainingJobSpec
 from worker.backends.local_models import resolve_model_folder
 from worker.lifecycle import JobCancelled, JobContext
-from worker.training.presets import Method, TrainingSpec
 from worker.training.run import BaseModelError, train_model
 
 
@@ -41,16 +41,18 @@ class MetricWriter:
 
 
 def run_training(engine: Engine, context: JobContext) -> None:
-    params = context.parameters
-    spec = TrainingSpec.from_dict(params["spec"])
+    spec = TrainingJobSpec.from_parameters(context.parameters)
     with Session(engine) as session:
-        base = session.get(LanguageModel, int(params["base_model_id"]))
-        dataset = session.get(Dataset, int(params["dataset_id"]))
+        base = session.get(LanguageModel, spec.base_model_id)
+        dataset = session.get(Dataset, spec.dataset_id)
+        job = session.get(Job, context.job_id)
         if base is None:
-            raise BaseModelError(f"base model {params['base_model_id']} does not exist")
+            raise BaseModelError(f"base model {spec.base_model_id} does not exist")
         if dataset is None or dataset.status != "ready":
-            raise LookupError(f"dataset {params['dataset_id']} does not exist or is not built")
+            raise LookupError(f"dataset {spec.dataset_id} does not exist or is not built")
         base_name, base_path, base_id = base.name, base.path, base.id
+        # Whoever launched the job owns the model it registers.
+        owner_id = job.created_by_id if job is not None else None
         dataset_folder, dataset_name = Path(dataset.folder), dataset.name
     if base.backend != "transformers":
         raise BaseModelError(f"{base_name} is served over HTTP; training needs a local model")
@@ -94,7 +96,7 @@ def run_training(engine: Engine, context: JobContext) -> None:
             f"{outcome.output_dir} (not registered)"
         )
     with Session(engine) as session:
-        name = str(params.get("output_name") or f"{base_name}-{spec.method.value}-{context.job_id}")
+        name = spec.output_name or f"{base_name}-{spec.method.value}-{context.job_id}"
         if session.exec(select(LanguageModel).where(LanguageModel.name == name)).first():
             name = f"{name}-job{context.job_id}"
         model = LanguageModel(
@@ -107,15 +109,15 @@ def run_training(engine: Engine, context: JobContext) -> None:
                 f"({outcome.train_rows} rows, {outcome.steps} steps)"
             ),
             parent_id=base_id,
-            dataset_id=int(params["dataset_id"]),
+            dataset_id=spec.dataset_id,
             job_id=context.job_id,
-            created_by_id=params.get("user_id"),
+            created_by_id=owner_id,
         )
         session.add(model)
         session.flush()
         record_event(
             session=session,
-            actor=params.get("user_id"),
+            actor=owner_id,
             action="model.register",
             object_type="model",
             object_id=model.id,

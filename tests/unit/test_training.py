@@ -17,15 +17,11 @@ from transformers import (
 )
 from trl import DPOConfig
 
+from app.recipe.training_presets import PRESETS
+from app.specs.training import Method, TrainingHyperparameters, preset_spec
 from worker.training.callbacks import MetricsCallback, TrainingDiverged
 from worker.training.data import TrainingInputError, load_training_split
-from worker.training.presets import (
-    PRESETS,
-    Method,
-    TrainingSpec,
-    preset_spec,
-    trainer_config,
-)
+from worker.training.presets import trainer_config
 from worker.training.run import (
     BaseModelError,
     TrainingOutcome,
@@ -113,7 +109,7 @@ def sft_only_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def tiny_spec(method: Method, **changes: Any) -> TrainingSpec:
+def tiny_spec(method: Method, **changes: Any) -> TrainingHyperparameters:
     values: dict[str, Any] = {
         "method": method,
         # High for a real model; on a tiny random one it moves the weights visibly in 3 steps.
@@ -125,7 +121,7 @@ def tiny_spec(method: Method, **changes: Any) -> TrainingSpec:
         "max_length": 96,
         **changes,
     }
-    return TrainingSpec(**values)
+    return TrainingHyperparameters(**values)
 
 
 class Recorder:
@@ -151,7 +147,7 @@ class Recorder:
 
 
 def run(
-    spec: TrainingSpec, model: Path, data: Path, output: Path, recorder: Recorder
+    spec: TrainingHyperparameters, model: Path, data: Path, output: Path, recorder: Recorder
 ) -> TrainingOutcome:
     return train_model(
         spec,
@@ -197,7 +193,7 @@ def test_sft_trains_saves_and_generates(
     log = (outcome.output_dir / "training_log.jsonl").read_text().splitlines()
     assert [json.loads(line).get("loss") is not None for line in log][:3] == [True] * 3
     stored = json.loads((outcome.output_dir / "training_spec.json").read_text())
-    assert TrainingSpec.from_dict(stored) == tiny_spec(Method.SFT)
+    assert TrainingHyperparameters.from_parameters(stored) == tiny_spec(Method.SFT)
     assert recorder.progress[-1][2].startswith("saving model")
 
 
@@ -369,21 +365,25 @@ def test_rows_take_trl_columns_only(dataset_folder: Path) -> None:
 
 
 def test_spec_round_trips_and_names_a_bad_field() -> None:
-    for by_method in PRESETS.values():
-        for spec in by_method.values():
-            assert TrainingSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    for name in PRESETS:
+        for method in Method:
+            spec = preset_spec(name, method)
+            stored = json.loads(json.dumps(spec.to_parameters()))
+            assert TrainingHyperparameters.from_parameters(stored) == spec
 
-    data = preset_spec("cpu-smoke", Method.DPO).to_dict()
+    data = preset_spec("cpu-smoke", Method.DPO).to_parameters()
     with pytest.raises(ValueError, match="learning_rate"):
-        TrainingSpec.from_dict({**data, "learning_rate": -1})
+        TrainingHyperparameters.from_parameters({**data, "learning_rate": -1})
     with pytest.raises(ValueError, match="per_device_train_batch_size"):
-        TrainingSpec.from_dict({**data, "per_device_train_batch_size": "2"})
+        TrainingHyperparameters.from_parameters({**data, "per_device_train_batch_size": "2"})
     with pytest.raises(ValueError, match="method"):
-        TrainingSpec.from_dict({**data, "method": "ppo"})
+        TrainingHyperparameters.from_parameters({**data, "method": "ppo"})
     with pytest.raises(ValueError, match="max_length"):
-        TrainingSpec.from_dict({key: value for key, value in data.items() if key != "max_length"})
+        TrainingHyperparameters.from_parameters(
+            {key: value for key, value in data.items() if key != "max_length"}
+        )
     with pytest.raises(ValueError, match="epochs"):
-        TrainingSpec.from_dict({**data, "epochs": 2})
+        TrainingHyperparameters.from_parameters({**data, "epochs": 2})
     with pytest.raises(ValueError, match="hf-7b"):
         preset_spec("nope", Method.SFT)
 

@@ -4,9 +4,10 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from app.models import Dataset, Job, JobMetric, JobStatus, LanguageModel, Role, User
+from app.specs.training import Method, TrainingJobSpec, preset_spec
 from tests.conftest import RecordingQueue, post
 
 
@@ -33,11 +34,11 @@ def form_for(client: TestClient, **query: str) -> dict[str, str]:
     page = client.get("/training", params=query).text
     form = dict(re.findall(r'<input name="(\w+)" value="([^"]*)"', page))
     form.update(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
-    for name in re.findall(r'<input type="checkbox" name="(\w+)" value="1" checked>', page):
-        form[name] = "1"
-    for select, body in re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', page, re.S):
+    for name in re.findall(r'<input type="checkbox" name="(\w+)" value="true" checked>', page):
+        form[name] = "true"
+    for name, body in re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', page, re.S):
         chosen = re.search(r'<option value="([^"]*)" selected>', body)
-        form[select] = chosen.group(1) if chosen else ""
+        form[name] = chosen.group(1) if chosen else ""
     return form
 
 
@@ -63,9 +64,10 @@ def test_presets_fill_the_form_and_a_valid_launch_queues_a_gpu_job(
     job = session.get(Job, int(response.headers["location"].rsplit("/", 1)[1]))
     assert job is not None and job.kind == "train" and job.queue == "gpu"
     assert queue.sent[-1] == ("worker.tasks.run_training", job.id, "gpu")
-    assert job.parameters["spec"]["method"] == "dpo"
-    assert job.parameters["spec"]["learning_rate"] == float(form["learning_rate"])
-    assert job.parameters["output_name"] == f"base-dpo-d{dataset.id}"
+    stored = TrainingJobSpec.from_parameters(job.parameters)
+    assert stored.method == "dpo"
+    assert stored.learning_rate == float(form["learning_rate"])
+    assert stored.output_name == f"base-dpo-d{dataset.id}"
 
 
 def test_bad_launches_are_refused_with_the_field_and_the_reason(
@@ -161,3 +163,84 @@ def test_the_registry_shows_a_trained_models_lineage(
     launch = make_client(Role.AUTHOR).get("/generate", params={"model": trained.id}).text
     assert f'<option value="{trained.id}" selected>trained</option>' in launch
     assert ">judge<" not in launch
+
+
+def test_a_preset_fills_every_setting_and_the_job_stores_the_spec(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    base = make_model(session)
+    dataset = make_dataset(session, train_sft=10, train_prefs=8)
+    author = make_client(Role.AUTHOR)
+    form = form_for(
+        author, method="sft", preset="hf-7b", model=str(base.id), dataset=str(dataset.id)
+    )
+    assert form["gradient_checkpointing"] == "true" and form["logging_steps"] == "10"
+    assert form["warmup_ratio"] == "0.1" and form["save_steps"] == "500"
+
+    response = post(author, "/training", data={**form, "output_name": "  mine  "})
+    assert response.status_code == 303, response.text
+    job = session.get(Job, int(response.headers["location"].rsplit("/", 1)[1]))
+    assert job is not None
+    stored = TrainingJobSpec.from_parameters(job.parameters)
+    assert stored.hyperparameters() == preset_spec("hf-7b", Method.SFT)
+    assert (stored.base_model_id, stored.dataset_id) == (base.id, dataset.id)
+    assert stored.preset == "hf-7b"
+    assert stored.output_name == "mine"
+
+
+def test_changing_the_method_refills_the_form_in_place(
+    make_client: Callable[..., TestClient], users: dict[Role, User]
+) -> None:
+    author = make_client(Role.AUTHOR)
+    sft = author.get("/training", params={"method": "sft", "preset": "cpu-smoke"}).text
+    refill = re.search(r'<div hx-get="/training" hx-trigger="change"[^>]*>(.*?)</div>', sft, re.S)
+    assert refill is not None
+    assert '<select name="method">' in refill.group(1)
+    assert '<select name="preset">' in refill.group(1)
+    assert '<input type="hidden" name="beta" value="0.1">' in sft
+    dpo = author.get("/training", params={"method": "dpo", "preset": "cpu-smoke"}).text
+    assert '<input name="beta" value="0.1"' in dpo
+    assert '<option value="dpo" selected>' in dpo
+    # A preset or method the form does not know falls back to cpu-smoke SFT, not a 500.
+    unknown = form_for(author, method="ppo", preset="nope")
+    assert unknown["max_length"] == "384"
+
+
+def test_a_crafted_launch_names_every_bad_field_and_queues_nothing(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    author = make_client(Role.AUTHOR)
+    form = form_for(author, method="sft", preset="cpu-smoke")
+    response = post(
+        author,
+        "/training",
+        data={
+            **form,
+            "base_model_id": "1e3",
+            "dataset_id": "99",
+            "method": "ppo",
+            "preset": "nope",
+            "output_name": "x" * 201,
+            "lora_dropout": "1",
+            "per_device_train_batch_size": "2.5",
+        },
+    )
+    assert response.status_code == 400
+    for message in (
+        "Choose the model to start from.",
+        "Choose a dataset.",
+        "Choose SFT, DPO or a reward model.",
+        "Choose a preset.",
+        "At most 200 characters.",
+        "Input should be less than 1",
+        "A whole number from 1 to 4096.",
+    ):
+        assert message in response.text
+    assert not queue.sent
+    assert session.exec(select(func.count()).select_from(Job)).one() == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from worker.training.presets import Method
+from app.specs.training import Method
 
 SFT_SPLITS = ("train_sft", "test_sft")
 PREFERENCE_SPLITS = ("train_prefs", "test_prefs")

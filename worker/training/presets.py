@@ -1,8 +1,5 @@
-"""TRL's own config for a training spec (the spec and presets live in app.recipe.training_spec).
-
-A job stores `TrainingSpec.to_dict()` in its parameters; the worker rebuilds the spec with
-`from_dict` and turns it into TRL's own `SFTConfig`, `DPOConfig` or `RewardConfig`.
-"""
+"""TRL's own config for a training spec (app/specs/training.py): the spec's fields by the same
+names, in `SFTConfig`, `DPOConfig` or `RewardConfig`."""
 
 from pathlib import Path
 from typing import Any
@@ -10,9 +7,7 @@ from typing import Any
 import torch
 from trl import DPOConfig, RewardConfig, SFTConfig
 
-from app.recipe.training_spec import PRESETS, Method, TrainingSpec, preset_spec
-
-__all__ = ["PRESETS", "Method", "TrainingSpec", "preset_spec", "trainer_config", "use_bf16"]
+from app.specs.training import Method, TrainingHyperparameters
 
 
 def use_bf16(device: str) -> bool:
@@ -23,7 +18,7 @@ def use_bf16(device: str) -> bool:
 
 
 def trainer_config(
-    spec: TrainingSpec, output_dir: Path, *, device: str
+    spec: TrainingHyperparameters, output_dir: Path, *, device: str
 ) -> SFTConfig | DPOConfig | RewardConfig:
     """TRL's config for `spec`, writing checkpoints under `output_dir`, for "cpu" or "cuda"."""
     on_cpu = not device.startswith("cuda")

@@ -27,6 +27,7 @@ from transformers import (
 from trl import DPOTrainer, RewardTrainer, SFTTrainer
 from trl.trainer.reward_trainer import suppress_seqcls_warning
 
+from app.specs.training import Method, TrainingHyperparameters
 from worker.backends.local_models import load_tokenizer
 from worker.training.callbacks import (
     MetricsCallback,
@@ -35,7 +36,7 @@ from worker.training.callbacks import (
     numeric_metrics,
 )
 from worker.training.data import TrainingInputError, load_training_split
-from worker.training.presets import Method, TrainingSpec, trainer_config, use_bf16
+from worker.training.presets import trainer_config, use_bf16
 
 # The errors a caller handles, importable from here with train_model.
 __all__ = [
@@ -116,7 +117,7 @@ def load_base_model(
     return model, tokenizer
 
 
-def lora_config(spec: TrainingSpec) -> LoraConfig:
+def lora_config(spec: TrainingHyperparameters) -> LoraConfig:
     if spec.method is Method.REWARD:
         # The score head is new: it must be trained in full, not through an adapter.
         return LoraConfig(
@@ -138,7 +139,7 @@ def lora_config(spec: TrainingSpec) -> LoraConfig:
 
 
 def build_trainer(
-    spec: TrainingSpec,
+    spec: TrainingHyperparameters,
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     output_dir: Path,
@@ -170,7 +171,7 @@ def build_trainer(
 
 
 def train_model(
-    spec: TrainingSpec,
+    spec: TrainingHyperparameters,
     *,
     base_model_folder: str,
     dataset_folder: Path,
@@ -194,7 +195,7 @@ def train_model(
     progress(0, 0, f"loading dataset {dataset_folder}")
     train_rows, eval_rows = load_training_split(dataset_folder, spec.method)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / SPEC_FILE).write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
+    (output_dir / SPEC_FILE).write_text(json.dumps(spec.to_parameters(), indent=2) + "\n")
 
     def step_progress(step: int, total: int) -> None:
         progress(step, total, f"{spec.method.value} training: step {step} of {total}")
@@ -288,7 +289,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
-def out_of_memory_message(spec: TrainingSpec, exc: BaseException) -> str:
+def out_of_memory_message(spec: TrainingHyperparameters, exc: BaseException) -> str:
     hints = [
         f"lower per_device_train_batch_size (now {spec.per_device_train_batch_size}) and raise "
         "gradient_accumulation_steps to keep the effective batch",
