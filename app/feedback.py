@@ -2,18 +2,15 @@
 own labels, agreement, and preference datasets from AI labels."""
 
 from collections.abc import Mapping
-from dataclasses import asdict
-from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
-from app.datasets.feedback_rows import ComparisonRecord, FeedbackOptions
-from app.forms import NumberFields, form_id, parse_numbers
+from app.datasets.feedback_rows import ComparisonRecord
 from app.generation import prompt_set_error
 from app.ids import parse_id
-from app.jobs import runs_with_counts
+from app.job_records import runs_with_counts
 from app.models import (
     Comparison,
     ConstitutionVersion,
@@ -30,24 +27,6 @@ from app.recipe.label_agreement import LabelAgreement, agreement_by_principle, m
 from app.timeutil import utcnow
 
 CHOICES = {"A", "B", "tie"}
-
-LABEL_FIELDS: NumberFields = {
-    "ensemble": (int, 1, 16),
-    "clamp_low": (float, 0.0, 0.5),
-    "clamp_high": (float, 0.5, 1.0),
-    "seed": (int, 0, 2**31 - 1),
-    "chunk_size": (int, 1, 1024),
-    "cot_max_new_tokens": (int, 1, 4096),
-}
-LABEL_FLAGS = ("order_average", "chain_of_thought", "few_shot")
-
-
-def _policy(session: Session, raw: str, errors: dict[str, str], field: str) -> int:
-    model_id = parse_id(raw)
-    error = _policy_error(session, model_id)
-    if error:
-        errors[field] = error
-    return model_id or 0 if error is None else 0
 
 
 def pair_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
@@ -78,30 +57,44 @@ def label_runs(*, session: Session) -> list[tuple[Job, int]]:
     )
 
 
-def validate_label_launch(
-    *, session: Session, form: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    errors: dict[str, str] = {}
-    pair_job = session.get(Job, form_id(form.get("pair_job_id")))
+def label_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with the rows a labelling form chose (the numbers are LabelSpec's to
+    check), so that every mistake shows at once."""
+    errors = {
+        "pair_job_id": pair_run_error(session, parse_id(form.get("pair_job_id"))),
+        "constitution_version_id": _version_error(
+            session, parse_id(form.get("constitution_version_id"))
+        ),
+        "model_id": _policy_error(session, parse_id(form.get("model_id"))),
+    }
+    return {name: error for name, error in errors.items() if error}
+
+
+def pair_run_error(session: Session, job_id: int | None) -> str | None:
+    pair_job = session.get(Job, job_id) if job_id else None
     if pair_job is None or pair_job.kind != "reply_pairs":
-        errors["pair_job_id"] = "Choose a run of reply pairs."
-    elif not session.exec(
+        return "Choose a run of reply pairs."
+    if not session.exec(
         select(func.count()).select_from(ReplyPair).where(ReplyPair.job_id == pair_job.id)
     ).one():
-        errors["pair_job_id"] = "This run has stored no pairs yet."
-    version = session.get(ConstitutionVersion, form_id(form.get("constitution_version_id")))
+        return "This run has stored no pairs yet."
+    return None
+
+
+def _version_error(session: Session, version_id: int | None) -> str | None:
+    version = session.get(ConstitutionVersion, version_id) if version_id else None
     if version is None or version.state != VersionState.PUBLISHED:
-        errors["constitution_version_id"] = "Choose a published constitution version."
-    params = parse_numbers(form, LABEL_FIELDS, errors)
-    if params.get("clamp_low", 0.4) >= params.get("clamp_high", 0.6):
-        errors["clamp_high"] = "Above the lower clamp."
-    params.update({flag: bool(form.get(flag)) for flag in LABEL_FLAGS})
-    params.update(
-        pair_job_id=pair_job.id if pair_job else None,
-        constitution_version_id=version.id if version else None,
-        model_id=_policy(session, form.get("model_id", ""), errors, "model_id"),
-    )
-    return params, errors
+        return "Choose a published constitution version."
+    return None
+
+
+def eval_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
+    """What is wrong with the model a labeller evaluation form chose."""
+    model_id = parse_id(form.get("model_id"))
+    model = session.get(LanguageModel, model_id) if model_id else None
+    if model is None or model.kind != "policy":
+        return {"model_id": "Choose the feedback model to evaluate."}
+    return {}
 
 
 def comparison_rows(
@@ -213,31 +206,3 @@ def comparison_records(*, session: Session, job_id: int) -> list[ComparisonRecor
         )
         for c, pair, prompt in rows
     ]
-
-
-def parse_feedback_options(form: dict[str, str]) -> tuple[FeedbackOptions | None, dict[str, str]]:
-    errors: dict[str, str] = {}
-    values = parse_numbers(
-        form,
-        {
-            "min_margin": (float, 0.0, 50.0),
-            "test_fraction": (float, 0.0, 50.0),
-            "seed": (int, 0, 2**31 - 1),
-        },
-        errors,
-    )
-    if errors:
-        return None, errors
-    return (
-        FeedbackOptions(
-            min_margin=values["min_margin"] / 100,
-            prefer_human=bool(form.get("prefer_human")),
-            test_fraction=values["test_fraction"] / 100,
-            seed=values["seed"],
-        ),
-        {},
-    )
-
-
-def feedback_options_json(options: FeedbackOptions) -> dict[str, Any]:
-    return asdict(options)

@@ -1,16 +1,17 @@
 """The labeller evaluation job: a model's accuracy on HHH multiple-choice questions, per setting."""
 
 import math
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.models import LanguageModel
+from app.specs.labelling import LabellerEvalSpec
 from app.upload_store import remove_upload, upload_byte_limit
-from worker.evals.hhh import SETTINGS, evaluate, format_table, load_hhh
-from worker.generation import load_backend
+from worker.backends.loading import load_backend
+from worker.evals.hhh import eval_settings, evaluate, first_questions, format_table, load_hhh
 from worker.lifecycle import JobContext
 
 
@@ -24,16 +25,15 @@ def run_labeller_eval(engine: Engine, context: JobContext) -> None:
         # Read whole and never again (the result keeps only the file's name), so the upload
         # goes now, whether or not it was good.
         remove_upload(params["path"])
-    if params.get("limit"):
-        items = items[: int(params["limit"])]
-    settings = [
-        replace(SETTINGS[name], cot_max_new_tokens=int(params.get("cot_max_new_tokens", 128)))
-        for name in params["settings"]
-    ]
+    # The upload is read from the raw row above, so that it goes even if the rest of the row
+    # does not validate; everything else comes from the spec.
+    spec = LabellerEvalSpec.from_parameters(params)
+    items = first_questions(items, spec)
+    settings = eval_settings(spec)
     with Session(engine) as session:
-        model = session.get(LanguageModel, int(params["model_id"]))
+        model = session.get(LanguageModel, spec.model_id)
         if model is None:
-            raise LookupError(f"model {params['model_id']} does not exist")
+            raise LookupError(f"model {spec.model_id} does not exist")
     context.progress(0, len(settings), f"loading {model.name}")
     backend = load_backend(model)
     results = []
@@ -45,7 +45,7 @@ def run_labeller_eval(engine: Engine, context: JobContext) -> None:
         backend.close()
     context.result.update(
         model=model.name,
-        file=params.get("filename", ""),
+        file=spec.filename,
         questions=len(items),
         # NaN (no question scored) is not JSON: store it as null.
         results=[

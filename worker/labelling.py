@@ -3,8 +3,6 @@
 Resumable: pairs already labelled by this job are skipped; one comparison per job and pair.
 """
 
-from typing import Any
-
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -12,23 +10,25 @@ from sqlmodel import Session, col, select
 from app.constitutions import to_document
 from app.models import Comparison, ConstitutionVersion, LanguageModel, Prompt, ReplyPair
 from app.prompt_sets import prompt_messages
+from app.specs.labelling import LabelSpec
 from worker.backends.base import Backend
-from worker.generation import load_backend
+from worker.backends.loading import load_backend
 from worker.lifecycle import JobContext
 from worker.pipeline.ai_feedback import Comparison as Judgement
 from worker.pipeline.ai_feedback import LabelConfig, PairInput, label_pairs
 
 
-def label_config(params: dict[str, Any]) -> LabelConfig:
+def label_config(spec: LabelSpec) -> LabelConfig:
+    """The engine's config: the spec's fields by the same names."""
     return LabelConfig(
-        order_average=bool(params.get("order_average", True)),
-        ensemble=int(params.get("ensemble", 1)),
-        chain_of_thought=bool(params.get("chain_of_thought", False)),
-        clamp_low=float(params.get("clamp_low", 0.4)),
-        clamp_high=float(params.get("clamp_high", 0.6)),
-        few_shot=bool(params.get("few_shot", False)),
-        seed=int(params.get("seed", 0)),
-        cot_max_new_tokens=int(params.get("cot_max_new_tokens", 128)),
+        order_average=spec.order_average,
+        ensemble=spec.ensemble,
+        chain_of_thought=spec.chain_of_thought,
+        clamp_low=spec.clamp_low,
+        clamp_high=spec.clamp_high,
+        few_shot=spec.few_shot,
+        seed=spec.seed,
+        cot_max_new_tokens=spec.cot_max_new_tokens,
     )
 
 
@@ -85,27 +85,27 @@ def store_comparisons(
 
 
 def run_labelling(engine: Engine, context: JobContext, backend: Backend | None = None) -> None:
-    params = context.parameters
-    chunk_size = max(1, int(params.get("chunk_size") or 16))
+    spec = LabelSpec.from_parameters(context.parameters)
+    chunk_size = spec.chunk_size
     with Session(engine) as session:
-        version = session.get(ConstitutionVersion, int(params["constitution_version_id"]))
+        version = session.get(ConstitutionVersion, spec.constitution_version_id)
         if version is None:
-            raise LookupError(f"constitution version {params['constitution_version_id']} is gone")
+            raise LookupError(f"constitution version {spec.constitution_version_id} is gone")
         constitution = to_document(session=session, version=version)
-        pairs = load_pairs(session, int(params["pair_job_id"]))
+        pairs = load_pairs(session, spec.pair_job_id)
         done_ids = set(
             session.exec(select(Comparison.pair_id).where(Comparison.job_id == context.job_id))
         )
-        model = session.get(LanguageModel, int(params["model_id"]))
+        model = session.get(LanguageModel, spec.model_id)
         if model is None:
-            raise LookupError(f"model {params['model_id']} does not exist")
+            raise LookupError(f"model {spec.model_id} does not exist")
     if not pairs:
-        raise ValueError(f"pair run {params['pair_job_id']} has no pairs with two distinct replies")
+        raise ValueError(f"pair run {spec.pair_job_id} has no pairs with two distinct replies")
     total = len(pairs)
     todo = [p for p in pairs if p.pair_id not in done_ids]
     done = total - len(todo)
     context.progress(done, total, f"loading {model.name}")
-    config = label_config(params)
+    config = label_config(spec)
     own_backend = backend is None
     backend = backend or load_backend(model)
     skipped = 0

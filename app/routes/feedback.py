@@ -5,26 +5,23 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from app.auth import Author, Reviewer, Viewer
-from app.dataset_builds import create_dataset
 from app.datasets.feedback_rows import build_feedback_rows
 from app.db import SessionDep
 from app.feedback import (
     comparison_records,
     comparison_rows,
+    eval_row_errors,
     human_labels_of,
+    label_row_errors,
     label_runs,
     next_to_label,
     pair_row_errors,
     pair_runs,
-    parse_feedback_options,
     record_human_label,
     run_agreement,
-    validate_label_launch,
 )
 from app.forms import (
     SubmittedForm,
-    form_id,
-    parse_numbers,
     parse_spec,
     spec_fields,
     spec_form_values,
@@ -34,33 +31,15 @@ from app.ids import IdOrZero, PositiveId, parse_id
 from app.jobs import launch_job
 from app.models import Comparison, Dataset, Job, JobStatus, LanguageModel
 from app.queue import JobQueue, get_job_queue
+from app.specs import SpecError
 from app.specs.feedback import ReplyPairSpec
+from app.specs.labelling import EVAL_SETTINGS, LabellerEvalRequest, LabellerEvalSpec, LabelSpec
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
+from app.web_datasets import create_dataset, parse_feedback_options
 
 router = APIRouter()
-
-LABEL_DEFAULTS = {
-    "pair_job_id": "",
-    "constitution_version_id": "",
-    "model_id": "",
-    "order_average": "1",
-    "chain_of_thought": "",
-    "few_shot": "",
-    "ensemble": "1",
-    "clamp_low": "0.4",
-    "clamp_high": "0.6",
-    "seed": "0",
-    "chunk_size": "16",
-    "cot_max_new_tokens": "128",
-}
-EVAL_SETTINGS = {
-    "plain": "One order",
-    "order": "Both orders, averaged",
-    "cot": "Chain of thought, clamped",
-    "cot-order": "Chain of thought, both orders",
-}
 
 
 @router.get("/feedback")
@@ -118,17 +97,20 @@ def _label_page(
     request: Request, session: Session, form: dict[str, str], errors: dict[str, str]
 ) -> Response:
     context = {
-        "choices": launch_choices(session=session),
-        "pair_runs": pair_runs(session=session),
+        "fields": spec_fields(LabelSpec),
         "form": form,
         "errors": errors,
+        "pair_run_options": [
+            (job.id, f"Run {job.id}: {n} pairs") for job, n in pair_runs(session=session)
+        ],
+        **launch_choices(session=session).options(),
     }
     return render(request, "feedback/label.html", context, status_code=400 if errors else 200)
 
 
 @router.get("/feedback/label")
 def label_form(request: Request, session: SessionDep, user: Author, pairs: str = "") -> Response:
-    return _label_page(request, session, {**LABEL_DEFAULTS, "pair_job_id": pairs}, {})
+    return _label_page(request, session, {**spec_form_values(LabelSpec), "pair_job_id": pairs}, {})
 
 
 @router.post("/feedback/label")
@@ -139,12 +121,17 @@ def launch_labelling(
     queue: Annotated[JobQueue, Depends(get_job_queue)],
     data: SubmittedForm,
 ) -> Response:
-    # Unticked boxes are not sent: read every field, flags as "" when absent.
-    form = {name: data.get(name, "") for name in LABEL_DEFAULTS}
-    params, errors = validate_label_launch(session=session, form=form)
-    if errors:
-        return _label_page(request, session, form, errors)
-    job = launch_job(session=session, queue=queue, kind="label_pairs", parameters=params, user=user)
+    spec, errors = parse_spec(LabelSpec, data)
+    errors = {**errors, **label_row_errors(session=session, form=data)}
+    if spec is None or errors:
+        return _label_page(request, session, data, errors)
+    job = launch_job(
+        session=session,
+        queue=queue,
+        kind="label_pairs",
+        parameters=spec.to_parameters(),
+        user=user,
+    )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
@@ -155,11 +142,21 @@ def _label_run(session: Session, job_id: int) -> Job:
     return job
 
 
+def stored_label_spec(job: Job) -> LabelSpec | None:
+    """The run's options; None for a row they do not read from (stored by hand, or by an older
+    version), whose page still shows its comparisons."""
+    try:
+        return LabelSpec.from_parameters(job.parameters)
+    except SpecError:
+        return None
+
+
 def _run_context(session: Session, job: Job, after: int) -> dict[str, Any]:
     rows = comparison_rows(session=session, job_id=job.id or 0, after=after)
     humans = human_labels_of(session=session, comparison_ids=[c.id or 0 for c, _, _ in rows])
-    pair_job = session.get(Job, int(job.parameters.get("pair_job_id") or 0))
-    model = session.get(LanguageModel, int(job.parameters.get("model_id") or 0))
+    spec = stored_label_spec(job)
+    pair_job = session.get(Job, spec.pair_job_id) if spec else None
+    model = session.get(LanguageModel, spec.model_id) if spec else None
     return {
         "job": job,
         "pair_job": pair_job,
@@ -285,14 +282,18 @@ def label_comparison(
 
 
 def _eval_page(
-    request: Request, session: Session, form: dict[str, Any], errors: dict[str, str]
+    request: Request, session: Session, form: dict[str, str], errors: dict[str, str]
 ) -> Response:
     context = {
-        "models": session.exec(
-            select(LanguageModel)
-            .where(LanguageModel.kind == "policy")
-            .order_by(col(LanguageModel.name))
-        ).all(),
+        "fields": spec_fields(LabellerEvalRequest),
+        "model_options": [
+            (m.id, m.name)
+            for m in session.exec(
+                select(LanguageModel)
+                .where(LanguageModel.kind == "policy")
+                .order_by(col(LanguageModel.name))
+            )
+        ],
         "settings": EVAL_SETTINGS,
         "form": form,
         "errors": errors,
@@ -302,13 +303,7 @@ def _eval_page(
 
 @router.get("/feedback/eval")
 def eval_form(request: Request, session: SessionDep, user: Author) -> Response:
-    form = {
-        "model_id": "",
-        "limit": "0",
-        "settings": ["plain", "order"],
-        "cot_max_new_tokens": "128",
-    }
-    return _eval_page(request, session, form, {})
+    return _eval_page(request, session, spec_form_values(LabellerEvalRequest), {})
 
 
 @router.post("/feedback/eval")
@@ -325,26 +320,19 @@ def launch_eval(
 ) -> Response:
     from app.recipe.hhh_file import HHHFileError, check_hhh_file
 
-    form: dict[str, Any] = {
+    # The ticked settings as one value per line: the spec's "lines" form of a tuple.
+    form = {
         "model_id": model_id,
         "limit": limit,
-        "settings": settings or [],
+        "settings": "\n".join(settings or []),
         "cot_max_new_tokens": cot_max_new_tokens,
     }
-    errors: dict[str, str] = {}
-    model = session.get(LanguageModel, form_id(model_id))
-    if model is None or model.kind != "policy":
-        errors["model_id"] = "Choose the feedback model to evaluate."
-    chosen = [name for name in form["settings"] if name in EVAL_SETTINGS]
-    if not chosen:
-        errors["settings"] = "Choose at least one setting."
-    numbers = parse_numbers(
-        form, {"limit": (int, 0, 100_000), "cot_max_new_tokens": (int, 0, 4096)}, errors
-    )
+    request_spec, errors = parse_spec(LabellerEvalRequest, form)
+    errors = {**errors, **eval_row_errors(session=session, form=form)}
     file_error = upload_error(file, required=True)
     if file_error:
         errors["file"] = file_error
-    if errors or file is None:
+    if errors or file is None or request_spec is None:
         return _eval_page(request, session, form, errors)
     path = save_upload(file)
     try:
@@ -354,14 +342,12 @@ def launch_eval(
             session=session,
             queue=queue,
             kind="eval_labeller",
-            parameters={
-                "model_id": model.id if model else None,
-                "path": str(path),
-                "filename": file.filename,
-                "questions": count,
-                "settings": chosen,
-                **numbers,
-            },
+            parameters=LabellerEvalSpec(
+                **request_spec.model_dump(),
+                path=str(path),
+                filename=file.filename or "",
+                questions=count,
+            ).to_parameters(),
             user=user,
         )
     except HHHFileError as exc:

@@ -1,4 +1,4 @@
-"""AI feedback: reply pairs to compare, and labelling them under comparison principles."""
+"""AI feedback: reply pairs to compare (labelling them: app/specs/labelling.py)."""
 
 from pydantic import Field, field_validator
 

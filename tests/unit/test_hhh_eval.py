@@ -205,6 +205,19 @@ def test_the_cli_refuses_unknown_settings(capsys: pytest.CaptureFixture[str]) ->
     assert "choose from plain, order, cot, cot-order" in capsys.readouterr().err
 
 
+def test_the_cli_checks_its_flags_with_the_evaluation_spec(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for flags, problem in [
+        (["--settings", " , "], "settings: Value error, Choose at least one setting."),
+        (["--limit", "-1"], "limit: Input should be greater than or equal to 0"),
+        (["--cot-max-new-tokens", "0"], "cot_max_new_tokens: Input should be greater than"),
+    ]:
+        with pytest.raises(SystemExit):
+            main([*flags, "--file", str(HHH_FILE)])
+        assert problem in capsys.readouterr().err, flags
+
+
 def test_a_tiny_model_answers_five_questions(
     tiny_model: Path, tmp_path: Path, items: list[HHHItem], capsys: pytest.CaptureFixture[str]
 ) -> None:

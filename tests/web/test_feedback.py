@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -16,7 +17,10 @@ from app.models import (
     Comparison,
     Dataset,
     HumanLabel,
+    Job,
+    JobStatus,
     LanguageModel,
+    Prompt,
     ReplyPair,
     Role,
     User,
@@ -24,6 +28,7 @@ from app.models import (
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, PrincipleDoc
+from app.specs.labelling import LabellerEvalSpec, LabelSpec
 from tests.conftest import SHARED_DATA, RecordingQueue, post
 from tests.queued import redirect_id, run_queued
 from worker.backends.base import Conversation
@@ -270,3 +275,141 @@ def test_the_labeller_evaluation_refuses_a_bad_file_and_reports_a_table(
     assert all(r["n"] == 4 and 0 <= r["accuracy"] <= 1 for r in job.result["results"])
     page = author.get(f"/jobs/{job.id}").text
     assert 'data-setting="plain"' in page and 'data-setting="order"' in page
+
+
+def pair_run_with_a_pair(session: Session, model_id: int) -> int:
+    prompt = session.exec(select(Prompt)).first()
+    assert prompt is not None
+    pair_job = Job(kind="reply_pairs", queue="gpu", status=JobStatus.SUCCEEDED)
+    session.add(pair_job)
+    session.flush()
+    session.add(
+        ReplyPair(
+            job_id=pair_job.id or 0,
+            prompt_id=prompt.id or 0,
+            model_id=model_id,
+            reply_a="a",
+            reply_b="b",
+        )
+    )
+    session.commit()
+    return pair_job.id or 0
+
+
+def test_the_label_form_ticks_its_default_and_an_unticked_box_stays_unticked(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    ids = setup(session)
+    pair_run = pair_run_with_a_pair(session, ids["model"])
+    author = make_client(Role.AUTHOR)
+    page = author.get(f"/feedback/label?pairs={pair_run}").text
+    assert re.search(r'name="order_average" value="true"\s+checked', page)
+    assert not re.search(r'name="few_shot" value="true"\s+checked', page)
+    assert f'<option value="{pair_run}" selected>Run {pair_run}: 1 pairs</option>' in page
+
+    form = {
+        **LABEL_FORM,
+        "pair_job_id": pair_run,
+        "constitution_version_id": ids["version"],
+        "model_id": ids["model"],
+        "few_shot": "true",
+    }
+    job = session.get(Job, redirect_id(post(author, "/feedback/label", data=form)))
+    assert job is not None and queue.sent[-1][0] == "worker.tasks.run_labelling"
+    spec = LabelSpec.from_parameters(job.parameters)
+    assert (spec.order_average, spec.few_shot, spec.ensemble) == (False, True, 2)
+    assert spec.cot_max_new_tokens == 32 and spec.pair_job_id == pair_run
+
+
+def test_every_labelling_mistake_shows_at_once(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    ids = setup(session)
+    empty_run = Job(kind="reply_pairs", queue="gpu", status=JobStatus.SUCCEEDED)
+    session.add(empty_run)
+    session.commit()
+    author = make_client(Role.AUTHOR)
+    response = post(
+        author,
+        "/feedback/label",
+        data={
+            **LABEL_FORM,
+            "pair_job_id": empty_run.id,
+            "constitution_version_id": "999",
+            "model_id": ids["model"],
+            "clamp_low": "0.5",
+            "clamp_high": "0.5",
+        },
+    )
+    assert response.status_code == 400
+    for message in (
+        "This run has stored no pairs yet.",
+        "Choose a published constitution version.",
+        "Above the lower clamp.",
+    ):
+        assert message in response.text
+    assert not queue.sent
+
+
+def test_a_labelling_run_page_reads_its_run_through_the_spec(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+) -> None:
+    ids = setup(session)
+    pair_run = pair_run_with_a_pair(session, ids["model"])
+    spec = LabelSpec(
+        pair_job_id=pair_run, constitution_version_id=ids["version"], model_id=ids["model"]
+    )
+    good = Job(kind="label_pairs", queue="gpu", parameters=spec.to_parameters())
+    # A row its spec does not read (stored by hand): the page still shows, without the links.
+    odd = Job(kind="label_pairs", queue="gpu", parameters={"pair_job_id": "x"})
+    session.add_all([good, odd])
+    session.commit()
+    viewer = make_client(Role.VIEWER)
+    page = viewer.get(f"/feedback/runs/{good.id}")
+    assert page.status_code == 200 and f'href="/jobs/{pair_run}"' in page.text
+    assert viewer.get(f"/feedback/runs/{odd.id}").status_code == 200
+
+
+def test_the_labeller_evaluation_names_a_bad_setting_and_stores_its_spec(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    model = LanguageModel(name="judge", backend="transformers", path="fake")
+    session.add(model)
+    session.commit()
+    author = make_client(Role.AUTHOR)
+    form = author.get("/feedback/eval").text
+    for setting, ticked in [("plain", True), ("order", True), ("cot", False)]:
+        assert bool(re.search(rf'value="{setting}"\s+checked', form)) == ticked, setting
+    hhh = SHARED_DATA / "cai-paper" / "evals" / "hhh-dev.jsonl"
+    content = "\n".join(hhh.read_text(encoding="utf-8").splitlines()[:3]).encode()
+
+    def launch(**data: Any) -> Any:
+        files = {"file": ("hhh-dev.jsonl", content, "application/jsonl")}
+        return post(author, "/feedback/eval", data={"model_id": model.id, **data}, files=files)
+
+    unknown = launch(settings=["plain", "best"], limit="0")
+    assert unknown.status_code == 400
+    assert "Unknown setting &#39;best&#39;: choose from plain, order" in unknown.text
+    none = launch(limit="-1")
+    assert none.status_code == 400 and "Choose at least one setting." in none.text
+    assert "From 0 to 100000." in none.text
+    assert not queue.sent
+
+    job = session.get(
+        Job, redirect_id(launch(settings=["cot", "plain"], limit="2", cot_max_new_tokens="16"))
+    )
+    assert job is not None
+    spec = LabellerEvalSpec.from_parameters(job.parameters)
+    assert (spec.settings, spec.limit, spec.cot_max_new_tokens) == (("cot", "plain"), 2, 16)
+    assert (spec.model_id, spec.filename, spec.questions) == (model.id, "hhh-dev.jsonl", 3)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.recipe.hhh_file import HHHItem, load_hhh
+from app.specs import SpecError
+from app.specs.labelling import HHHEvalSpec
 from worker.backends.base import Backend
 from worker.pipeline.ai_feedback import (
     LETTERS,
@@ -118,6 +120,18 @@ def evaluate(
     return [_evaluate_one(items, backend, setting) for setting in settings]
 
 
+def eval_settings(spec: HHHEvalSpec) -> list[EvalSetting]:
+    """The settings a spec names, in its order, each with the spec's reasoning length."""
+    return [
+        replace(SETTINGS[name], cot_max_new_tokens=spec.cot_max_new_tokens)
+        for name in spec.settings
+    ]
+
+
+def first_questions(items: Sequence[HHHItem], spec: HHHEvalSpec) -> list[HHHItem]:
+    return list(items[: spec.limit] if spec.limit else items)
+
+
 def format_table(results: Sequence[EvalResult]) -> str:
     """The results as a Markdown table."""
 
@@ -162,12 +176,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.settings.split(",") if name.strip()]
-    unknown = [name for name in names if name not in SETTINGS]
-    if unknown or not names:
-        parser.error(f"--settings: choose from {', '.join(SETTINGS)}")
-    if args.limit < 0 or args.cot_max_new_tokens < 1:
-        parser.error("--limit cannot be negative, --cot-max-new-tokens must be at least 1")
+    try:
+        spec = HHHEvalSpec.from_parameters(
+            {
+                "settings": args.settings.split(","),
+                "limit": args.limit,
+                "cot_max_new_tokens": args.cot_max_new_tokens,
+            }
+        )
+    except SpecError as exc:
+        parser.error(str(exc))
     path = args.file or DEFAULT_FILE
     if not path.is_file():
         parser.error(f"no HHH file at {path}: give --file")
@@ -175,11 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         items = load_hhh(path)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.limit:
-        items = items[: args.limit]
-    settings = [
-        replace(SETTINGS[name], cot_max_new_tokens=args.cot_max_new_tokens) for name in names
-    ]
+    items = first_questions(items, spec)
+    settings = eval_settings(spec)
 
     from app.default_model import default_gguf_path
     from worker.backends.transformers_backend import TransformersBackend
