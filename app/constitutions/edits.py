@@ -1,36 +1,26 @@
-"""Commands and queries on constitutions: drafts, principles, few-shots, publishing, documents."""
+"""Editing a draft: principles, the system prompt and few-shots, each save guarded by a lock.
+
+Only a draft can change (`require_draft`), and a save names the lock it was loaded with, so a
+save made after someone else's fails with StaleEdit instead of overwriting theirs.
+"""
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from app.audit import record_event
-from app.models import (
-    Constitution,
-    ConstitutionVersion,
-    FewShotConversation,
-    Principle,
-    User,
-    VersionState,
-)
-from app.recipe.documents import ROLES, ConstitutionDoc, FewShotDoc, PrincipleDoc
-from app.recipe.formats import read_project
+from app.constitutions.queries import principles_of
+from app.models import ConstitutionVersion, FewShotConversation, Principle, User
+from app.recipe.documents import ROLES
 from app.timeutil import utcnow
 from app.users import username_of
 
-DEFAULT_CONSTITUTION = Path(__file__).resolve().parent / "defaults" / "constitution.yaml"
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 MAX_TEXT = 4000
 MAX_NAME = 200
-
-
-def default_document() -> ConstitutionDoc:
-    """The project's own default constitution, shipped with the app."""
-    return read_project(DEFAULT_CONSTITUTION.read_bytes(), DEFAULT_CONSTITUTION.name)
 
 
 class StaleEdit(Exception):
@@ -46,7 +36,7 @@ class StaleEdit(Exception):
 
 
 class NotEditable(Exception):
-    pass
+    """The version is published, or cannot be published as it stands."""
 
 
 @dataclass
@@ -97,7 +87,8 @@ def validate_principle(
     return errors
 
 
-def _require_draft(version: ConstitutionVersion) -> None:
+def require_draft(version: ConstitutionVersion) -> None:
+    """A published version is a record of what a run used: only a draft changes."""
     if not version.is_draft:
         raise NotEditable(
             f"{version.label} is published and cannot change: start a new draft from it"
@@ -128,267 +119,10 @@ def _claim_lock(session: Session, row: Principle | ConstitutionVersion, expected
     set_committed_value(row, "lock_version", expected + 1)
 
 
-def principles_of(*, session: Session, version: ConstitutionVersion) -> list[Principle]:
-    return list(
-        session.exec(
-            select(Principle)
-            .where(Principle.version_id == version.id)
-            .order_by(col(Principle.position))
-        )
-    )
-
-
-def few_shots_of(*, session: Session, version: ConstitutionVersion) -> list[FewShotConversation]:
-    return list(
-        session.exec(
-            select(FewShotConversation)
-            .where(FewShotConversation.version_id == version.id)
-            .order_by(col(FewShotConversation.position))
-        )
-    )
-
-
-def versions_of(*, session: Session, constitution: Constitution) -> list[ConstitutionVersion]:
-    return list(
-        session.exec(
-            select(ConstitutionVersion)
-            .where(ConstitutionVersion.constitution_id == constitution.id)
-            .order_by(col(ConstitutionVersion.id).desc())
-        )
-    )
-
-
-def draft_of(*, session: Session, constitution: Constitution) -> ConstitutionVersion | None:
-    return session.exec(
-        select(ConstitutionVersion).where(
-            ConstitutionVersion.constitution_id == constitution.id,
-            ConstitutionVersion.state == VersionState.DRAFT,
-        )
-    ).first()
-
-
-def latest_published(*, session: Session, constitution: Constitution) -> ConstitutionVersion | None:
-    return session.exec(
-        select(ConstitutionVersion)
-        .where(
-            ConstitutionVersion.constitution_id == constitution.id,
-            ConstitutionVersion.state == VersionState.PUBLISHED,
-        )
-        .order_by(col(ConstitutionVersion.number).desc())
-    ).first()
-
-
-def to_document(*, session: Session, version: ConstitutionVersion) -> ConstitutionDoc:
-    constitution = session.get(Constitution, version.constitution_id)
-    assert constitution is not None
-    return ConstitutionDoc(
-        name=constitution.name,
-        description=constitution.description,
-        system_prompt=version.system_prompt,
-        note=version.note,
-        extra=dict(version.extra),
-        principles=[
-            PrincipleDoc(
-                key=p.key,
-                critique_request=p.critique_request,
-                revision_request=p.revision_request,
-                comparison_instruction=p.comparison_instruction,
-                tags=list(p.tags),
-                enabled=p.enabled,
-            )
-            for p in principles_of(session=session, version=version)
-        ],
-        few_shots=[
-            FewShotDoc(kind=f.kind, title=f.title, messages=list(f.messages), extra=dict(f.extra))  # type: ignore[arg-type]
-            for f in few_shots_of(session=session, version=version)
-        ],
-    )
-
-
-def _store_contents(
-    session: Session, version: ConstitutionVersion, doc: ConstitutionDoc, user: User | None
-) -> None:
-    assert version.id is not None
-    for position, p in enumerate(doc.principles):
-        session.add(
-            Principle(
-                version_id=version.id,
-                position=position,
-                key=p.key,
-                critique_request=p.critique_request,
-                revision_request=p.revision_request,
-                comparison_instruction=p.comparison_instruction,
-                tags=list(p.tags),
-                enabled=p.enabled,
-                updated_by_id=user.id if user else None,
-            )
-        )
-    for position, f in enumerate(doc.few_shots):
-        session.add(
-            FewShotConversation(
-                version_id=version.id,
-                position=position,
-                kind=f.kind,
-                title=f.title,
-                messages=list(f.messages),
-                extra=dict(f.extra),
-            )
-        )
-
-
-def create_constitution(
-    *,
-    session: Session,
-    doc: ConstitutionDoc,
-    user: User | None,
-    source_format: str = "",
-    publish: bool = False,
-) -> tuple[Constitution, ConstitutionVersion]:
-    """A new constitution whose first version holds `doc`: a draft, or v1 when `publish`."""
-    constitution = Constitution(
-        name=doc.name, description=doc.description, created_by_id=user.id if user else None
-    )
-    session.add(constitution)
-    session.flush()
-    version = ConstitutionVersion(
-        constitution_id=constitution.id or 0,
-        system_prompt=doc.system_prompt,
-        note=doc.note,
-        extra=dict(doc.extra),
-        source_format=source_format,
-        created_by_id=user.id if user else None,
-        updated_by_id=user.id if user else None,
-    )
-    session.add(version)
-    session.flush()
-    _store_contents(session, version, doc, user)
-    record_event(
-        session=session,
-        actor=user,
-        action="constitution.create",
-        object_type="constitution",
-        object_id=constitution.id,
-        name=doc.name,
-        source_format=source_format,
-        principles=len(doc.principles),
-    )
-    if publish:
-        publish_version(session=session, version=version, user=user, note=doc.note)
-    return constitution, version
-
-
-def import_as_draft(
-    *,
-    session: Session,
-    constitution: Constitution,
-    doc: ConstitutionDoc,
-    user: User,
-    source_format: str,
-) -> ConstitutionVersion:
-    """Replaces the constitution's draft (or starts one) with the imported document."""
-    draft = draft_of(session=session, constitution=constitution)
-    based_on = latest_published(session=session, constitution=constitution)
-    if draft is not None:
-        for row in [
-            *principles_of(session=session, version=draft),
-            *few_shots_of(session=session, version=draft),
-        ]:
-            session.delete(row)
-        session.flush()
-    else:
-        draft = ConstitutionVersion(
-            constitution_id=constitution.id or 0,
-            based_on_id=based_on.id if based_on else None,
-            created_by_id=user.id,
-        )
-    draft.system_prompt = doc.system_prompt
-    draft.note = doc.note
-    draft.extra = dict(doc.extra)
-    draft.source_format = source_format
-    draft.lock_version += 1
-    draft.updated_by_id = user.id
-    draft.updated_at = utcnow()
-    session.add(draft)
-    session.flush()
-    _store_contents(session, draft, doc, user)
-    record_event(
-        session=session,
-        actor=user,
-        action="constitution.import",
-        object_type="constitution_version",
-        object_id=draft.id,
-        source_format=source_format,
-        principles=len(doc.principles),
-    )
-    return draft
-
-
-def start_draft(
-    *, session: Session, constitution: Constitution, source: ConstitutionVersion, user: User
-) -> ConstitutionVersion:
-    """Editing a published constitution starts a draft copied from one of its versions."""
-    existing = draft_of(session=session, constitution=constitution)
-    if existing is not None:
-        return existing
-    doc = to_document(session=session, version=source)
-    draft = ConstitutionVersion(
-        constitution_id=constitution.id or 0,
-        system_prompt=doc.system_prompt,
-        extra=doc.extra,
-        source_format=source.source_format,
-        based_on_id=source.id,
-        created_by_id=user.id,
-        updated_by_id=user.id,
-    )
-    session.add(draft)
-    session.flush()
-    _store_contents(session, draft, doc, user)
-    record_event(
-        session=session,
-        actor=user,
-        action="constitution.draft",
-        object_type="constitution_version",
-        object_id=draft.id,
-        based_on=source.label,
-    )
-    return draft
-
-
-def publish_version(
-    *, session: Session, version: ConstitutionVersion, user: User | None, note: str
-) -> ConstitutionVersion:
-    _require_draft(version)
-    if not any(p.enabled for p in principles_of(session=session, version=version)):
-        raise NotEditable("a constitution needs at least one enabled principle to be published")
-    latest = session.exec(
-        select(func.max(ConstitutionVersion.number)).where(
-            ConstitutionVersion.constitution_id == version.constitution_id
-        )
-    ).one()
-    version.number = (latest or 0) + 1
-    version.state = VersionState.PUBLISHED
-    version.note = note.strip()[:2000]
-    version.published_at = utcnow()
-    version.published_by_id = user.id if user else None
-    version.lock_version += 1
-    session.add(version)
-    session.flush()
-    record_event(
-        session=session,
-        actor=user,
-        action="constitution.publish",
-        object_type="constitution_version",
-        object_id=version.id,
-        number=version.number,
-        note=version.note,
-    )
-    return version
-
-
 def add_principle(
     *, session: Session, version: ConstitutionVersion, fields: PrincipleFields, user: User
 ) -> Principle:
-    _require_draft(version)
+    require_draft(version)
     last = session.exec(
         select(func.max(Principle.position)).where(Principle.version_id == version.id)
     ).one()
@@ -427,7 +161,7 @@ def update_principle(
 ) -> Principle:
     version = session.get(ConstitutionVersion, principle.version_id)
     assert version is not None
-    _require_draft(version)
+    require_draft(version)
     _claim_lock(session, principle, expected_lock)
     before = {
         "key": principle.key,
@@ -465,7 +199,7 @@ def delete_principle(
 ) -> None:
     version = session.get(ConstitutionVersion, principle.version_id)
     assert version is not None
-    _require_draft(version)
+    require_draft(version)
     _claim_lock(session, principle, expected_lock)
     record_event(
         session=session,
@@ -488,7 +222,7 @@ def delete_principle(
 def move_principle(*, session: Session, principle: Principle, offset: int, user: User) -> None:
     version = session.get(ConstitutionVersion, principle.version_id)
     assert version is not None
-    _require_draft(version)
+    require_draft(version)
     ordered = principles_of(session=session, version=version)
     index = next(i for i, p in enumerate(ordered) if p.id == principle.id)
     target = max(0, min(len(ordered) - 1, index + offset))
@@ -513,7 +247,7 @@ def move_principle(*, session: Session, principle: Principle, offset: int, user:
 def update_system_prompt(
     *, session: Session, version: ConstitutionVersion, text: str, expected_lock: int, user: User
 ) -> None:
-    _require_draft(version)
+    require_draft(version)
     _claim_lock(session, version, expected_lock)
     if len(text) > MAX_TEXT:
         raise ValueError(f"The system prompt can be at most {MAX_TEXT} characters.")
@@ -559,7 +293,7 @@ def save_few_shot(
     expected_lock: int,
     user: User,
 ) -> FewShotConversation:
-    _require_draft(version)
+    require_draft(version)
     _claim_lock(session, version, expected_lock)
     if few_shot is None:
         last = session.exec(
@@ -597,7 +331,7 @@ def delete_few_shot(
     expected_lock: int,
     user: User,
 ) -> None:
-    _require_draft(version)
+    require_draft(version)
     _claim_lock(session, version, expected_lock)
     record_event(
         session=session,
