@@ -40,6 +40,8 @@ lint: install-test
 	$(BIN)/ruff check app worker tests migrations benchmarks
 	$(BIN)/ruff format --check app worker tests migrations benchmarks
 	$(BIN)/mypy
+	# The layers' wall: the contracts in pyproject.toml ([tool.importlinter]).
+	$(BIN)/lint-imports --no-logo
 
 format: install-test
 	$(BIN)/ruff format app worker tests migrations benchmarks

@@ -1,28 +1,19 @@
-"""Creating, launching, cancelling and listing jobs: the web app's side of the job table."""
+"""Launching, resuming and cancelling jobs: the web app's side of the job table (web-only).
 
-from datetime import timedelta
+Storing a row and the queries on the table are in app.job_records, which the worker shares.
+"""
+
 from typing import Any
 
-from sqlalchemy import func, update
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.audit import record_event
+from app.celery_config import TASKS
+from app.job_records import create_job
 from app.models import Job, JobStatus, User
 from app.queue import JobQueue
 from app.timeutil import utcnow
 from app.upload_store import remove_upload
-
-# Job kinds and the Celery task that runs each; the web app knows tasks only by name.
-TASKS: dict[str, tuple[str, str]] = {
-    "import_prompts": ("worker.tasks.run_import_prompts", "cpu"),
-    "generate": ("worker.tasks.run_generation", "gpu"),
-    "build_dataset": ("worker.tasks.run_build_dataset", "cpu"),
-    "train": ("worker.tasks.run_training", "gpu"),
-    "reply_pairs": ("worker.tasks.run_reply_pairs", "gpu"),
-    "label_pairs": ("worker.tasks.run_labelling", "gpu"),
-    "eval_labeller": ("worker.tasks.run_labeller_eval", "gpu"),
-}
 
 
 def launch_job(
@@ -35,26 +26,15 @@ def launch_job(
     reviews_needed: int = 1,
 ) -> Job:
     """Stores the job, commits, then enqueues it, so the worker always finds the row."""
-    task_name, queue_name = TASKS[kind]
-    job = Job(
+    job = create_job(
+        session=session,
         kind=kind,
-        queue=queue_name,
         parameters=parameters,
-        created_by_id=user.id if user else None,
+        user=user,
         reviews_needed=reviews_needed,
     )
-    session.add(job)
-    session.flush()
-    record_event(
-        session=session,
-        actor=user,
-        action="job.launch",
-        object_type="job",
-        object_id=job.id,
-        kind=kind,
-    )
-    session.commit()
     assert job.id is not None
+    task_name, queue_name = TASKS[kind]
     try:
         job.celery_task_id = queue.send(task_name, job.id, queue_name)
     except Exception as exc:  # the broker is down or misconfigured: say so on the job
@@ -92,26 +72,6 @@ def resume_job(*, session: Session, queue: JobQueue, job: Job, user: User) -> Jo
     return job
 
 
-def mark_lost_jobs(*, session: Session, lost_after_seconds: int) -> int:
-    """Running jobs whose worker stopped sending heartbeats become lost, never running for ever."""
-    cutoff = utcnow() - timedelta(seconds=lost_after_seconds)
-    statement = (
-        update(Job)
-        .where(col(Job.status) == JobStatus.RUNNING, col(Job.heartbeat_at) < cutoff)
-        .values(
-            status=JobStatus.LOST,
-            finished_at=utcnow(),
-            error=(
-                f"the worker stopped reporting for over {lost_after_seconds} s "
-                "(it died or lost its connection)"
-            ),
-        )
-    )
-    count = session.exec(statement).rowcount
-    session.commit()
-    return int(count or 0)
-
-
 def request_cancel(*, session: Session, job: Job, user: User) -> Job:
     """A queued job is cancelled at once; a running one stops at its next progress report."""
     if not job.status.is_active:
@@ -131,28 +91,3 @@ def request_cancel(*, session: Session, job: Job, user: User) -> Job:
     session.commit()
     session.refresh(job)
     return job
-
-
-def list_jobs(*, session: Session, limit: int = 100, status: JobStatus | None = None) -> list[Job]:
-    statement = select(Job).order_by(col(Job.id).desc()).limit(limit)
-    if status is not None:
-        statement = statement.where(Job.status == status)
-    return list(session.exec(statement))
-
-
-def runs_with_counts(
-    *, session: Session, job_id: Any, kind: str, include_empty: bool = False
-) -> list[tuple[Job, int]]:
-    """Jobs of one kind, newest first, with how many rows of a table each stored.
-
-    `job_id` is that table's job column (Trace.job_id, say); `include_empty` keeps the jobs that
-    stored none yet.
-    """
-    counts = sa_select(col(job_id), func.count().label("n")).group_by(col(job_id)).subquery()
-    rows = session.execute(
-        sa_select(Job, func.coalesce(counts.c.n, 0))
-        .join(counts, counts.c.job_id == Job.id, isouter=include_empty)
-        .where(col(Job.kind) == kind)
-        .order_by(col(Job.id).desc())
-    ).all()
-    return [(job, int(n)) for job, n in rows]

@@ -67,7 +67,7 @@ from worker.pipeline.ai_feedback import (
     comparison_prompt,
     label_pairs,
     option_probabilities,
-    sample_principles,
+    sample_comparison_principles,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,7 +177,7 @@ def questions(
     pair: PairInput, constitution: ConstitutionDoc, order_average: bool
 ) -> list[Conversation]:
     """The questions `label_pairs` asks about a pair (same principle, same orders)."""
-    principle = sample_principles(constitution.principles, 1, SEED, pair.pair_id)[0]
+    principle = sample_comparison_principles(constitution.principles, 1, SEED, pair.pair_id)[0]
     shown = [(pair.reply_a, pair.reply_b)] + (
         [(pair.reply_b, pair.reply_a)] if order_average else []
     )

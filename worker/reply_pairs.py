@@ -15,7 +15,8 @@ from app.models import LanguageModel, ReplyPair
 from app.prompt_sets import prompt_messages
 from app.specs.feedback import ReplyPairSpec
 from worker.backends.base import Backend, GenerationParams
-from worker.generation import load_backend, select_prompts
+from worker.backends.loading import load_backend
+from worker.generation import select_prompts
 from worker.lifecycle import JobContext
 from worker.pipeline.critique_revision import PromptInput, clean_output
 

@@ -8,7 +8,8 @@ from app.auth import Author, Viewer
 from app.db import SessionDep
 from app.generation import recent_traces
 from app.ids import PositiveId
-from app.jobs import RESUMABLE, list_jobs, mark_lost_jobs, request_cancel, resume_job
+from app.job_records import list_jobs, mark_lost_jobs
+from app.jobs import RESUMABLE, request_cancel, resume_job
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings

@@ -2,6 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
@@ -10,7 +11,7 @@ from app.forms import parse_numbers
 from app.ids import PageNumber, PositiveId
 from app.jobs import launch_job
 from app.models import JobStatus, PromptSet
-from app.prompt_files import ImportSpec, PromptFileError, PromptFormat, count_prompts
+from app.prompt_files import PromptFileError, PromptFormat, count_prompts
 from app.prompt_sets import (
     PromptSetError,
     delete_prompt_set,
@@ -20,6 +21,7 @@ from app.prompt_sets import (
 )
 from app.queue import JobQueue, get_job_queue
 from app.settings import get_settings
+from app.specs.imports import MAX_NAME_CHARS, PromptImportSpec
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
@@ -82,8 +84,8 @@ def import_prompt_set(
     errors: dict[str, str] = {}
     if not form["name"]:
         errors["name"] = "Give the set a name."
-    elif len(form["name"]) > 200:
-        errors["name"] = "At most 200 characters."
+    elif len(form["name"]) > MAX_NAME_CHARS:
+        errors["name"] = f"At most {MAX_NAME_CHARS} characters."
     if format not in {f.value for f in PromptFormat}:
         errors["format"] = "Choose a format."
     elif format == PromptFormat.JSONL and not form["field"]:
@@ -97,29 +99,49 @@ def import_prompt_set(
         return _import_form(request, form, errors)
 
     path = save_upload(file)
-    spec = ImportSpec(
-        format=PromptFormat(format), field=form["field"] or None, column=form["column"] or None
-    )
     try:
+        spec = PromptImportSpec(
+            name=form["name"],
+            description=form["description"],
+            format=PromptFormat(format),
+            field=form["field"] or None,
+            column=form["column"] or None,
+            path=str(path),
+            filename=file.filename or path.name,
+            user_id=user.id,
+        )
         # Streamed, keeping no prompt, and bounded by the upload limit once decompressed.
         if path.stat().st_size <= get_settings().CHECK_UPLOAD_IN_REQUEST_MB * 2**20:
-            count_prompts(path, spec, max_bytes=upload_byte_limit())
+            count_prompts(path, spec.file_spec(), max_bytes=upload_byte_limit())
         job = launch_job(
             session=session,
             queue=queue,
             kind="import_prompts",
-            parameters={**form, "path": str(path), "filename": file.filename, "user_id": user.id},
+            parameters=spec.to_parameters(),
             user=user,
         )
     except PromptFileError as exc:
         remove_upload(path)
         return _import_form(request, form, {"file": f"{file.filename}: {exc}"})
+    except ValidationError as exc:  # a bound the checks above leave to the spec
+        remove_upload(path)
+        return _import_form(request, form, _spec_errors(exc, form))
     except BaseException:
         remove_upload(path)
         raise
     if job.status == JobStatus.FAILED:  # never queued, so no job will read or remove the file
         remove_upload(path)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+def _spec_errors(exc: ValidationError, form: dict[str, str]) -> dict[str, str]:
+    """A message per form field; one about the upload itself goes beside the file."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        errors.setdefault(name if name in form else "file", message)
+    return errors
 
 
 def _load(session: SessionDep, set_id: int) -> PromptSet:

@@ -30,7 +30,7 @@ from worker.pipeline.ai_feedback import (
     comparison_prompt,
     label_pairs,
     option_probabilities,
-    sample_principles,
+    sample_comparison_principles,
 )
 
 PRINCIPLES = [
@@ -286,20 +286,22 @@ def test_few_shots_are_prepended_only_when_asked() -> None:
 
 
 def test_principles_are_seeded_per_pair_usable_and_distinct() -> None:
-    first = sample_principles(DOC.principles, 3, 7, 42)
-    assert first == sample_principles(DOC.principles, 3, 7, 42)
+    first = sample_comparison_principles(DOC.principles, 3, 7, 42)
+    assert first == sample_comparison_principles(DOC.principles, 3, 7, 42)
     assert len({p.key for p in first}) == 3
     assert all(p.key.startswith("p") for p in first)
-    assert sample_principles(DOC.principles, 5, 7, 42) != sample_principles(
+    assert sample_comparison_principles(DOC.principles, 5, 7, 42) != sample_comparison_principles(
         DOC.principles, 5, 8, 42
     )
     # More than there are: every principle once before any twice.
-    many = sample_principles(DOC.principles, 7, 0, 1)
+    many = sample_comparison_principles(DOC.principles, 7, 0, 1)
     assert {p.key for p in many[:5]} == {p.key for p in PRINCIPLES}
-    draws = {sample_principles(DOC.principles, 1, 0, pair_id)[0].key for pair_id in range(40)}
+    draws = {
+        sample_comparison_principles(DOC.principles, 1, 0, pair_id)[0].key for pair_id in range(40)
+    }
     assert draws == {p.key for p in PRINCIPLES}
     with pytest.raises(ValueError, match="no enabled principle with a comparison"):
-        sample_principles(DOC.principles[5:], 1, 0, 1)
+        sample_comparison_principles(DOC.principles[5:], 1, 0, 1)
 
 
 # -- labelling -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from app.queue import celery_config
+from app.celery_config import celery_config
 from app.settings import Settings
 
 
@@ -20,3 +20,16 @@ def test_transport_options_suit_the_broker() -> None:
     assert sqlite["broker_transport_options"] == {}
     redis = celery_config(Settings(BROKER_URL="redis://127.0.0.1:6379/0", _env_file=None))  # type: ignore[call-arg]
     assert redis["broker_transport_options"] == {"visibility_timeout": 24 * 3600}
+
+
+def test_every_job_kind_has_a_registered_task_on_its_queue() -> None:
+    import worker.tasks
+    from app.celery_config import TASKS
+
+    conf = worker.tasks.celery_app.conf
+    for task_name, queue_name in TASKS.values():
+        assert task_name in worker.tasks.celery_app.tasks
+        assert conf.task_routes[task_name] == {"queue": queue_name}
+        # Each names a stage that exists (imported here, as the worker does on the first job).
+        assert callable(worker.tasks.load_stage(task_name))
+    assert set(worker.tasks.STAGES) == {task for task, _ in TASKS.values()}

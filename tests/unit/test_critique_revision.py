@@ -11,7 +11,7 @@ from worker.pipeline.critique_revision import (
     PromptInput,
     clean_output,
     critique_and_revise,
-    sample_principles,
+    sample_round_principles,
 )
 
 PRINCIPLES = [
@@ -46,17 +46,17 @@ def prompts(n: int) -> list[PromptInput]:
 
 
 def test_principles_are_seeded_per_prompt_and_only_enabled_ones() -> None:
-    first = sample_principles(DOC.principles, seed=3, prompt_id=7, rounds=8)
-    assert first == sample_principles(DOC.principles, seed=3, prompt_id=7, rounds=8)
+    first = sample_round_principles(DOC.principles, seed=3, prompt_id=7, rounds=8)
+    assert first == sample_round_principles(DOC.principles, seed=3, prompt_id=7, rounds=8)
     assert all(p.enabled for p in first)
     others = {
-        tuple(p.key for p in sample_principles(DOC.principles, seed=3, prompt_id=i, rounds=8))
+        tuple(p.key for p in sample_round_principles(DOC.principles, seed=3, prompt_id=i, rounds=8))
         for i in range(20)
     }
     assert len(others) > 10
-    assert sample_principles(DOC.principles, seed=4, prompt_id=7, rounds=8) != first
+    assert sample_round_principles(DOC.principles, seed=4, prompt_id=7, rounds=8) != first
     with pytest.raises(ValueError, match="no enabled principle"):
-        sample_principles([DOC.principles[-1]], seed=0, prompt_id=1, rounds=1)
+        sample_round_principles([DOC.principles[-1]], seed=0, prompt_id=1, rounds=1)
 
 
 def test_round_one_sends_exactly_what_the_preview_shows() -> None:

@@ -4,7 +4,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.jobs import mark_lost_jobs
+from app.job_records import mark_lost_jobs
 from app.models import Job, JobStatus, Role, User
 from app.timeutil import utcnow
 from tests.conftest import post

@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from app.models import AuditEvent, Job, JobStatus, Prompt, PromptSet, Role, User
-from tests.conftest import HH_RLHF_FILE, RecordingQueue, post
-from worker.tasks import import_prompts, run_stage
+from tests.conftest import RecordingQueue, post
+from worker.prompt_import import import_prompts
+from worker.tasks import run_stage
 
 
 def upload(client: TestClient, filename: str, content: bytes, **form: str) -> Any:
@@ -148,13 +149,11 @@ def test_import_hh_rlhf_then_search_paginate_and_sample(
     users: dict[Role, User],
     queue: RecordingQueue,
     session: Session,
+    shared_data: Callable[[str], Path],
 ) -> None:
-    if not HH_RLHF_FILE.exists():
-        pytest.skip("shared/data is not beside the project")
+    hh_rlhf = shared_data("hh-rlhf/harmless-base-test-dev.jsonl.gz")
     client = make_client(Role.AUTHOR)
-    response = upload(
-        client, HH_RLHF_FILE.name, HH_RLHF_FILE.read_bytes(), format="hh-rlhf", field=""
-    )
+    response = upload(client, hh_rlhf.name, hh_rlhf.read_bytes(), format="hh-rlhf", field="")
     assert response.status_code == 303, response.text
     job = session.get(Job, run_queued_job(queue))
     assert job is not None and job.status == JobStatus.SUCCEEDED, job.error if job else None

@@ -10,7 +10,7 @@ from app.models import LanguageModel, Role, User
 from app.server_access import api_key_env_error, base_url_allowed
 from app.settings import Settings, get_settings
 from tests.conftest import post
-from worker.generation import ServerNotAllowed, load_backend
+from worker.backends.loading import ServerNotAllowed, load_backend
 
 
 def openai_model(**overrides: str) -> dict[str, str]:

@@ -23,7 +23,8 @@ from tests.web.runs import make_run
 from tests.web.test_datasets import BUILD_FORM
 from worker.dataset_build import build_dataset
 from worker.eval_job import run_labeller_eval
-from worker.tasks import import_prompts, run_stage
+from worker.prompt_import import import_prompts
+from worker.tasks import run_stage
 
 DEEP = "[" * 100_000 + "]" * 100_000
 HUGE = "9" * 5000

@@ -85,7 +85,7 @@ class TraceResult:
         return self.rounds[-1].revision.text if self.rounds else self.initial.text
 
 
-def sample_principles(
+def sample_round_principles(
     principles: Sequence[PrincipleDoc], *, seed: int, prompt_id: int, rounds: int
 ) -> list[PrincipleDoc]:
     """One enabled principle per round, drawn from a generator seeded by the run and the prompt,
@@ -179,7 +179,7 @@ def critique_and_revise(
         for p, o in zip(prompts, initial, strict=True)
     ]
     chosen = [
-        sample_principles(
+        sample_round_principles(
             constitution.principles, seed=config.seed, prompt_id=p.prompt_id, rounds=config.rounds
         )
         for p in prompts

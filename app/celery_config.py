@@ -1,0 +1,60 @@
+"""The Celery configuration both sides load: the web app (which only sends) and the worker.
+
+Queue names, the task each job kind runs and the queue it runs on live here, in the domain, so
+the worker reads the same table the web app sends by without importing any web code.
+"""
+
+from celery import Celery
+from kombu import Queue
+
+from app.settings import Settings, get_settings
+
+CPU_QUEUE = "cpu"
+GPU_QUEUE = "gpu"
+
+# Job kinds, the Celery task that runs each and its queue; the web app knows tasks only by name.
+TASKS: dict[str, tuple[str, str]] = {
+    "import_prompts": ("worker.tasks.run_import_prompts", CPU_QUEUE),
+    "generate": ("worker.tasks.run_generation", GPU_QUEUE),
+    "build_dataset": ("worker.tasks.run_build_dataset", CPU_QUEUE),
+    "train": ("worker.tasks.run_training", GPU_QUEUE),
+    "reply_pairs": ("worker.tasks.run_reply_pairs", GPU_QUEUE),
+    "label_pairs": ("worker.tasks.run_labelling", GPU_QUEUE),
+    "eval_labeller": ("worker.tasks.run_labeller_eval", GPU_QUEUE),
+}
+
+
+def celery_config(settings: Settings) -> dict[str, object]:
+    """Shared by the web app (which only sends) and the worker (which also receives)."""
+    return {
+        "broker_url": settings.broker_url,
+        "task_acks_late": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "task_default_queue": CPU_QUEUE,
+        # Each queue has its own exchange and routing key (kombu's default: the queue's name).
+        "task_queues": (Queue(GPU_QUEUE), Queue(CPU_QUEUE)),
+        # A task sent by name without a queue still lands on its stage's queue.
+        "task_routes": {task: {"queue": queue} for task, queue in TASKS.values()},
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": broker_transport_options(settings.broker_url),
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
+
+
+def broker_transport_options(broker_url: str) -> dict[str, object]:
+    if broker_url.startswith("redis"):
+        # A late-acknowledged task is redelivered after this long unacknowledged: longer than
+        # any training job, so a slow job is never run twice at once.
+        return {"visibility_timeout": 24 * 3600}
+    # kombu's SQLAlchemy transport passes its options straight to create_engine.
+    return {}
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("cai")
+    app.conf.update(celery_config(settings))
+    return app

@@ -1,0 +1,63 @@
+"""Importing a prompt set from an uploaded file: the import job's parameters."""
+
+from pydantic import Field, field_validator, model_validator
+
+from app.ids import PositiveId
+from app.prompt_files import ImportSpec, PromptFormat
+from app.specs.base import StageSpec
+
+MAX_NAME_CHARS = 200
+
+
+class PromptImportSpec(StageSpec):
+    """An uploaded prompt file to read into a new prompt set (`worker.prompt_import`)."""
+
+    name: str = Field(
+        min_length=1, max_length=MAX_NAME_CHARS, title="Name", description="the new set's name"
+    )
+    description: str = Field("", title="Description", description="Shown on the set's page.")
+    format: PromptFormat = Field(title="Format", description="a format")
+    field: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        title="JSON field (JSON lines only)",
+        description="The field that holds the prompt; dotted paths reach into objects.",
+    )
+    column: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        title="CSV column (CSV only)",
+        description="The column that holds the prompt.",
+    )
+    path: str = Field(
+        min_length=1, max_length=4096, title="Upload", description="the server's copy of the file"
+    )
+    filename: str = Field(
+        min_length=1,
+        max_length=4096,
+        title="File",
+        description="The file's name as the user gave it: errors and the set's source name it.",
+    )
+    user_id: PositiveId | None = Field(
+        None, title="Imported by", description="the user who uploaded it"
+    )
+
+    @field_validator("field", "column", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # A blank form box, and job rows stored before this spec, give "" for "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _prompt_location(self) -> "PromptImportSpec":
+        if self.format == PromptFormat.JSONL and not self.field:
+            raise ValueError("Name the JSON field that holds the prompt.")
+        if self.format == PromptFormat.CSV and not self.column:
+            raise ValueError("Name the CSV column that holds the prompt.")
+        return self
+
+    def file_spec(self) -> ImportSpec:
+        """How app.prompt_files reads the file."""
+        return ImportSpec(format=self.format, field=self.field, column=self.column)
