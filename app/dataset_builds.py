@@ -1,7 +1,11 @@
-"""The database side of datasets: reading runs as plain records, checking a build, launching it."""
+"""The domain side of dataset builds, shared by the web app and the build job: runs read as
+plain records, a build spec mapped to the row builders' options, and the dataset's row.
 
+Launching a build (the form, the upload, the job) is web-only: app/web_datasets.py.
+"""
+
+from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select as sa_select
@@ -10,11 +14,9 @@ from sqlmodel import Session, col, select
 from app.audit import record_event
 from app.constitutions import to_document
 from app.datasets.card import SourceRun
-from app.datasets.feedback_rows import FeedbackOptions
-from app.datasets.records import StepRecord, TraceRecord
-from app.datasets.rows import DatasetOptions, ReviewFilter
-from app.forms import NumberFields, parse_numbers
-from app.jobs import launch_job, runs_with_counts
+from app.datasets.records import HelpfulExample, StepRecord, TraceRecord
+from app.datasets.rows import BuiltDataset, DatasetOptions, build_rows
+from app.job_records import runs_with_counts
 from app.models import (
     ConstitutionVersion,
     Dataset,
@@ -27,8 +29,8 @@ from app.models import (
     User,
 )
 from app.prompt_sets import prompt_messages
-from app.queue import JobQueue
 from app.recipe.formats import write_project
+from app.specs.datasets import DatasetBuildSpec, FeedbackOptions, TraceFilters
 
 
 def generation_runs(*, session: Session) -> list[tuple[Job, int]]:
@@ -117,82 +119,46 @@ def source_runs(*, session: Session, job_ids: list[int]) -> list[SourceRun]:
     return runs
 
 
-# Percentages in the form, shares in the options.
-PERCENT_FIELDS = ("min_change", "test_fraction")
-OPTION_FIELDS: NumberFields = {
-    "min_change": (float, 0.0, 100.0),
-    "test_fraction": (float, 0.0, 50.0),
-    "min_chars": (int, 0, 1_000_000),
-    "max_chars": (int, 0, 10_000_000),
-    "max_prompt_chars": (int, 0, 10_000_000),
-    "seed": (int, 0, 2**31 - 1),
-    "helpful_max_rows": (int, 0, 10_000_000),
-}
-
-
-def parse_options(form: dict[str, str]) -> tuple[DatasetOptions | None, dict[str, str]]:
-    """Dataset options from the build form; errors by field name when any value is wrong."""
-    errors: dict[str, str] = {}
-    if form.get("review_filter") not in {f.value for f in ReviewFilter}:
-        errors["review_filter"] = "Choose which reviewed traces to keep."
-    # An empty box means 0 (no limit, no filter).
-    values = parse_numbers(
-        {name: form.get(name, "").strip() or "0" for name in OPTION_FIELDS}, OPTION_FIELDS, errors
-    )
-    for name in PERCENT_FIELDS:
-        if name in values:
-            values[name] /= 100
-    if values.get("max_chars") and values["max_chars"] < values.get("min_chars", 0):
-        errors["max_chars"] = "The longest allowed answer is shorter than the shortest."
-    if errors:
-        return None, errors
-    return (
-        DatasetOptions(
-            review_filter=ReviewFilter(form["review_filter"]),
-            min_change=values["min_change"],
-            min_chars=values["min_chars"],
-            max_chars=values["max_chars"] or None,
-            max_prompt_chars=values["max_prompt_chars"] or None,
-            drop_duplicates=bool(form.get("drop_duplicates")),
-            split_halves=bool(form.get("split_halves")),
-            test_fraction=values["test_fraction"],
-            seed=values["seed"],
-            helpful_max_rows=values["helpful_max_rows"],
-        ),
-        {},
+def dataset_options(spec: TraceFilters) -> DatasetOptions:
+    """The row builder's options, by the spec's names; 0 is "no limit" in the form."""
+    return DatasetOptions(
+        review_filter=spec.review_filter,
+        min_change=spec.min_change,
+        min_chars=spec.min_chars,
+        max_chars=spec.max_chars or None,
+        max_prompt_chars=spec.max_prompt_chars or None,
+        drop_duplicates=spec.drop_duplicates,
+        split_halves=spec.split_halves,
+        test_fraction=spec.test_fraction,
+        seed=spec.seed,
+        helpful_max_rows=spec.helpful_max_rows,
     )
 
 
-def options_to_json(options: DatasetOptions) -> dict[str, Any]:
-    return {**asdict(options), "review_filter": options.review_filter.value}
+def trace_rows(
+    records: Sequence[TraceRecord], helpful: Sequence[HelpfulExample], spec: TraceFilters
+) -> BuiltDataset:
+    """The rows a build writes: the job's, the preview's and the refusal's before a job."""
+    return build_rows(records, helpful, dataset_options(spec))
 
 
-def options_from_json(data: dict[str, Any]) -> DatasetOptions:
-    return DatasetOptions(**{**data, "review_filter": ReviewFilter(data["review_filter"])})
+def stored_options(spec: DatasetBuildSpec) -> dict[str, Any]:
+    """What the dataset's row shows as its filters: the options its kind of build used."""
+    if spec.kind == "ai-feedback":
+        return spec.model_dump(mode="json", include=set(FeedbackOptions.model_fields))
+    return {**asdict(dataset_options(spec)), "review_filter": spec.review_filter.value}
 
 
-def create_dataset(
-    *,
-    session: Session,
-    queue: JobQueue,
-    name: str,
-    description: str,
-    job_ids: list[int],
-    options: DatasetOptions | FeedbackOptions,
-    helpful_path: Path | None,
-    helpful_filename: str,
-    user: User,
-    kind: str = "sft+prefs",
-) -> tuple[Dataset, Job]:
-    """Stores the dataset's row as building and queues the job that writes its files."""
+def new_dataset(
+    *, session: Session, spec: DatasetBuildSpec, helpful_filename: str, user: User
+) -> Dataset:
+    """The dataset's row, building, with its audit event; the caller commits."""
     dataset = Dataset(
-        name=name,
-        description=description,
-        kind=kind,
-        source_job_ids=sorted(job_ids),
-        options=options_to_json(options)
-        if isinstance(options, DatasetOptions)
-        else asdict(options),
+        name=spec.name,
+        description=spec.description,
+        kind=spec.kind,
+        source_job_ids=list(spec.runs),
+        options=stored_options(spec),
         helpful_source=helpful_filename,
         created_by_id=user.id,
     )
@@ -204,21 +170,6 @@ def create_dataset(
         action="dataset.build",
         object_type="dataset",
         object_id=dataset.id,
-        runs=sorted(job_ids),
+        runs=list(spec.runs),
     )
-    job = launch_job(
-        session=session,
-        queue=queue,
-        kind="build_dataset",
-        parameters={
-            "dataset_id": dataset.id,
-            "helpful_path": str(helpful_path) if helpful_path else "",
-            "user_id": user.id,
-        },
-        user=user,
-    )
-    dataset.build_job_id = job.id
-    session.add(dataset)
-    session.commit()
-    session.refresh(dataset)
-    return dataset, job
+    return dataset

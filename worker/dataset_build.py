@@ -5,17 +5,21 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app.dataset_builds import load_trace_records, options_from_json, source_runs
+from app.dataset_builds import dataset_options, load_trace_records, source_runs, trace_rows
 from app.datasets.card import CardInfo, render_card
 from app.datasets.export import write_all
 from app.datasets.feedback_card import render_feedback_card
-from app.datasets.feedback_rows import FeedbackOptions, build_feedback_rows
+from app.datasets.feedback_rows import build_feedback_rows
 from app.datasets.helpful_files import parse_helpful_file
-from app.datasets.rows import BuiltDataset, build_rows
+from app.datasets.records import HelpfulExample
+from app.datasets.rows import BuiltDataset
 from app.feedback import comparison_records
+from app.ids import parse_id
 from app.models import Dataset, Job
 from app.prompt_files import PromptFileError
 from app.settings import get_settings
+from app.specs import SpecError
+from app.specs.datasets import DatasetBuildJobSpec
 from app.timeutil import utcnow
 from app.upload_store import remove_upload, upload_byte_limit
 from app.users import username_of
@@ -27,93 +31,104 @@ def dataset_folder(dataset_id: int) -> Path:
 
 
 def build_dataset(engine: Engine, context: JobContext) -> None:
-    dataset_id = int(context.parameters["dataset_id"])
     try:
-        _build(engine, context, dataset_id)
+        spec = DatasetBuildJobSpec.from_parameters(context.parameters)
+    except SpecError:
+        # A row the web app did not write (by hand, or by an older version): nothing to build
+        # from, but its dataset is marked failed and its upload removed all the same.
+        _failed(engine, parse_id(str(context.parameters.get("dataset_id", ""))))
+        helpful_path = context.parameters.get("helpful_path")
+        remove_upload(helpful_path if isinstance(helpful_path, str) else None)
+        raise
+    try:
+        _build(engine, context, spec)
     except Exception:
-        with Session(engine) as session:
-            dataset = session.get(Dataset, dataset_id)
-            if dataset is not None:
-                dataset.status = "failed"
-                session.add(dataset)
-                session.commit()
+        _failed(engine, spec.dataset_id)
         raise
     finally:
         # The helpful rows are read once; a failed build is started again by a new upload.
-        remove_upload(context.parameters.get("helpful_path"))
+        remove_upload(spec.helpful_path or None)
 
 
-def _build(engine: Engine, context: JobContext, dataset_id: int) -> None:
+def _failed(engine: Engine, dataset_id: int | None) -> None:
+    with Session(engine) as session:
+        dataset = session.get(Dataset, dataset_id) if dataset_id else None
+        if dataset is not None:
+            dataset.status = "failed"
+            session.add(dataset)
+            session.commit()
+
+
+def _build(engine: Engine, context: JobContext, spec: DatasetBuildJobSpec) -> None:
     context.progress(0, None, "reading the runs")
     with Session(engine) as session:
-        dataset = session.get(Dataset, dataset_id)
-        if dataset is None:
-            raise LookupError(f"dataset {dataset_id} does not exist")
-        feedback = (
-            _feedback_rows_and_card(session, dataset) if dataset.kind == "ai-feedback" else None
-        )
-    if feedback is not None:
-        _write(engine, context, dataset_id, *feedback)
+        if session.get(Dataset, spec.dataset_id) is None:
+            raise LookupError(f"dataset {spec.dataset_id} does not exist")
+        author = username_of(session=session, user_id=spec.user_id, default="unknown")
+        if spec.kind == "ai-feedback":
+            feedback = _feedback_rows_and_card(session, spec, author)
+        else:
+            records = load_trace_records(session=session, job_ids=list(spec.runs))
+            sources = source_runs(session=session, job_ids=list(spec.runs))
+    if spec.kind == "ai-feedback":
+        _write(engine, context, spec.dataset_id, *feedback)
         return
-    with Session(engine) as session:
-        dataset = session.get(Dataset, dataset_id)
-        assert dataset is not None
-        options = options_from_json(dataset.options)
-        records = load_trace_records(session=session, job_ids=dataset.source_job_ids)
-        sources = source_runs(session=session, job_ids=dataset.source_job_ids)
-        author = username_of(session=session, user_id=dataset.created_by_id, default="unknown")
-        name, description = dataset.name, dataset.description
-        helpful_source = dataset.helpful_source or None
-    helpful_path = context.parameters.get("helpful_path") or ""
-    helpful = []
-    if helpful_path and options.helpful_max_rows:
-        try:
-            helpful = parse_helpful_file(
-                Path(helpful_path),
-                max_rows=options.helpful_max_rows,
-                source_name=helpful_source,
-                max_bytes=upload_byte_limit(),
-            )
-        except PromptFileError as exc:
-            # The job's error names the user's file, not the server's copy.
-            raise ValueError(f"{helpful_source or 'helpful rows'}: {exc}") from None
+    helpful = _helpful_rows(spec)
     context.progress(0, len(records), f"filtering {len(records)} traces")
-    built = build_rows(records, helpful, options)
+    built = trace_rows(records, helpful, spec)
     card = render_card(
         CardInfo(
-            name=name,
-            description=description,
+            name=spec.name,
+            description=spec.description,
             sources=sources,
-            options=options,
+            options=dataset_options(spec),
             counts=built.counts,
             dropped=built.dropped,
-            helpful_source=helpful_source,
+            helpful_source=spec.helpful_filename or None,
             created_by=author,
             created_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
         )
     )
-    _write(engine, context, dataset_id, built, card)
+    _write(engine, context, spec.dataset_id, built, card)
 
 
-def _feedback_rows_and_card(session: Session, dataset: Dataset) -> tuple[BuiltDataset, str]:
+def _helpful_rows(spec: DatasetBuildJobSpec) -> list[HelpfulExample]:
+    if not spec.helpful_path or not spec.helpful_max_rows:
+        return []
+    try:
+        return parse_helpful_file(
+            Path(spec.helpful_path),
+            max_rows=spec.helpful_max_rows,
+            source_name=spec.helpful_filename or None,
+            max_bytes=upload_byte_limit(),
+        )
+    except PromptFileError as exc:
+        # The job's error names the user's file, not the server's copy.
+        raise ValueError(f"{spec.helpful_filename or 'helpful rows'}: {exc}") from None
+
+
+def _feedback_rows_and_card(
+    session: Session, spec: DatasetBuildJobSpec, author: str
+) -> tuple[BuiltDataset, str]:
     """AI-labelled preference rows from one labelling run, and their card."""
-    label_job_id = dataset.source_job_ids[0]
-    options = FeedbackOptions(**dataset.options)
-    built = build_feedback_rows(comparison_records(session=session, job_id=label_job_id), options)
+    label_job_id = spec.runs[0]
+    built = build_feedback_rows(comparison_records(session=session, job_id=label_job_id), spec)
     label_job = session.get(Job, label_job_id)
-    assert label_job is not None
-    pair_job_id = int(label_job.parameters.get("pair_job_id") or 0)
+    if label_job is None:
+        raise LookupError(f"labelling run {label_job_id} does not exist")
+    # The card names the pairs the labelling run judged, when it still has them.
+    pair_job_id = parse_id(str(label_job.parameters.get("pair_job_id", "")))
     labelling = source_runs(session=session, job_ids=[label_job_id])[0]
     pairs = source_runs(session=session, job_ids=[pair_job_id]) if pair_job_id else []
     card = render_feedback_card(
-        name=dataset.name,
-        description=dataset.description,
+        name=spec.name,
+        description=spec.description,
         labelling=labelling,
         pairs=pairs[0] if pairs else None,
-        options=options,
+        options=spec,
         counts=built.counts,
         dropped=built.dropped,
-        created_by=username_of(session=session, user_id=dataset.created_by_id, default="unknown"),
+        created_by=author,
         created_at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
     )
     return built, card

@@ -3,8 +3,8 @@
 import yaml
 
 from app.datasets.card import SourceRun, fenced_block, markdown_table
-from app.datasets.feedback_rows import FeedbackOptions
 from app.datasets.rows import PREFERENCE_SPLITS
+from app.specs.datasets import FeedbackOptions
 
 COLUMNS = """\
 Preference splits (`train_prefs`, `test_prefs`), TRL's conversational explicit-prompt form:

@@ -1,7 +1,8 @@
 """Preference rows from AI feedback: the reply the feedback model preferred is `chosen`.
 
 Each row keeps the feedback model's probability for its chosen reply as `soft_label`, and the
-comparison it came from, so a row can be traced to its principles and probabilities.
+comparison it came from, so a row can be traced to its principles and probabilities. The
+options are the build spec's own (app/specs/datasets.py): the worker passes the spec as it is.
 """
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from app.datasets.rows import (
     assign_splits,
     prompt_key,
 )
+from app.specs.datasets import FeedbackOptions
 
 
 @dataclass(frozen=True)
@@ -30,23 +32,6 @@ class ComparisonRecord:
     principle_keys: list[str]
     # What people chose, most votes first ("A", "B" or "tie"); None when nobody labelled it.
     human_choice: str | None = None
-
-
-@dataclass(frozen=True)
-class FeedbackOptions:
-    # Leave out pairs the feedback model could hardly tell apart: |P(A) - 0.5| below this.
-    min_margin: float = 0.0
-    # Where a person labelled the pair, their choice decides chosen and rejected.
-    prefer_human: bool = True
-    # Held-out share of prompts, assigned per prompt as for critique-revision datasets.
-    test_fraction: float = 0.1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_margin <= 0.5:
-            raise ValueError(f"min_margin={self.min_margin}: must be from 0 to 0.5")
-        if not 0 <= self.test_fraction < 1:
-            raise ValueError(f"test_fraction={self.test_fraction}: must be from 0 to below 1")
 
 
 def _winner(record: ComparisonRecord, options: FeedbackOptions) -> tuple[str | None, str, bool]:

@@ -13,11 +13,11 @@ import difflib
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 from app.datasets.records import HelpfulExample, Message, TraceRecord
 from app.prompt_files import normalise_prompt
+from app.specs.datasets import ReviewFilter
 
 __all__ = [
     "HF_COLUMNS",
@@ -78,12 +78,6 @@ NO_PREFERENCE = "no preference (chosen equals rejected)"
 _FAILED_FLAGS = frozenset({"empty_output", "empty_initial", "failed"})
 
 Half = Literal["sft", "prefs", "both"]
-
-
-class ReviewFilter(StrEnum):
-    ALL = "all"  # every trace, reviewed or not
-    EXCLUDE_REJECTED = "exclude_rejected"  # all but those the review rejected
-    APPROVED_ONLY = "approved_only"  # only those the review approved
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,6 @@
+"""Datasets: the build form (its "Count the rows" preview and its refusals), each dataset's page
+and status, and downloads."""
+
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -7,41 +10,24 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from app.auth import Author, Viewer
-from app.dataset_builds import (
-    create_dataset,
-    generation_runs,
-    load_trace_records,
-    parse_options,
-)
+from app.dataset_builds import generation_runs, load_trace_records, trace_rows
 from app.datasets.export import read_preview, zip_format
 from app.datasets.helpful_files import parse_helpful_file
-from app.datasets.rows import ReviewFilter, build_rows
 from app.db import SessionDep
-from app.ids import IdOrZero, PositiveId
+from app.forms import SubmittedForm, parse_spec, spec_fields, spec_form_values
+from app.ids import IdOrZero, PositiveId, parse_id
 from app.models import Dataset, Job, JobStatus
 from app.prompt_files import PromptFileError
 from app.queue import JobQueue, get_job_queue
+from app.specs.datasets import DatasetBuildSpec, ReviewFilter
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit
-from app.uploads import save_upload, upload_error
+from app.uploads import save_upload
 from app.users import username_of
+from app.web_datasets import BUILD_FIELDS, build_form_errors, launch_build
 
 router = APIRouter(prefix="/datasets")
 
-DEFAULTS = {
-    "name": "",
-    "description": "",
-    "review_filter": ReviewFilter.EXCLUDE_REJECTED.value,
-    "min_change": "0",
-    "min_chars": "1",
-    "max_chars": "0",
-    "max_prompt_chars": "0",
-    "drop_duplicates": "1",
-    "split_halves": "",
-    "test_fraction": "10",
-    "seed": "0",
-    "helpful_max_rows": "0",
-}
 REVIEW_FILTERS = {
     ReviewFilter.ALL.value: "All traces, reviewed or not",
     ReviewFilter.EXCLUDE_REJECTED.value: "Leave out traces reviewers rejected",
@@ -55,17 +41,18 @@ def _list_page(
     request: Request,
     session: Session,
     form: dict[str, str],
-    runs: list[int],
     errors: dict[str, str],
     preview: dict[str, Any] | None = None,
 ) -> Response:
+    chosen = {parse_id(line) for line in form.get("runs", "").splitlines()}
     context = {
         "datasets": session.exec(select(Dataset).order_by(col(Dataset.id).desc())).all(),
         "runs": generation_runs(session=session),
-        "chosen_runs": set(runs),
+        "chosen_runs": chosen - {None},
+        "fields": spec_fields(DatasetBuildSpec),
         "form": form,
         "errors": errors,
-        "review_filters": REVIEW_FILTERS,
+        "review_filters": list(REVIEW_FILTERS.items()),
         "preview": preview,
     }
     return render(request, "datasets/list.html", context, status_code=400 if errors else 200)
@@ -73,7 +60,8 @@ def _list_page(
 
 @router.get("")
 def datasets(request: Request, session: SessionDep, user: Viewer, run: IdOrZero = 0) -> Response:
-    return _list_page(request, session, dict(DEFAULTS), [run] if run else [], {})
+    form = {**spec_form_values(DatasetBuildSpec), "runs": str(run) if run else ""}
+    return _list_page(request, session, form, {})
 
 
 @router.post("")
@@ -82,61 +70,24 @@ def build(
     session: SessionDep,
     user: Author,
     queue: Annotated[JobQueue, Depends(get_job_queue)],
-    runs: Annotated[list[PositiveId] | None, Form()] = None,
+    data: SubmittedForm,
+    runs: Annotated[list[str] | None, Form()] = None,
     helpful_file: Annotated[UploadFile | None, File()] = None,
-    name: Annotated[str, Form()] = "",
-    description: Annotated[str, Form()] = "",
-    review_filter: Annotated[str, Form()] = "",
-    min_change: Annotated[str, Form()] = "0",
-    min_chars: Annotated[str, Form()] = "1",
-    max_chars: Annotated[str, Form()] = "0",
-    max_prompt_chars: Annotated[str, Form()] = "0",
-    drop_duplicates: Annotated[str, Form()] = "",
-    split_halves: Annotated[str, Form()] = "",
-    test_fraction: Annotated[str, Form()] = "10",
-    seed: Annotated[str, Form()] = "0",
-    helpful_max_rows: Annotated[str, Form()] = "0",
     action: Annotated[str, Form()] = "build",
 ) -> Response:
-    form = {
-        "name": name.strip(),
-        "description": description.strip()[:2000],
-        "review_filter": review_filter,
-        "min_change": min_change,
-        "min_chars": min_chars,
-        "max_chars": max_chars,
-        "max_prompt_chars": max_prompt_chars,
-        "drop_duplicates": drop_duplicates,
-        "split_halves": split_halves,
-        "test_fraction": test_fraction,
-        "seed": seed,
-        "helpful_max_rows": helpful_max_rows,
-    }
-    job_ids = sorted(set(runs or []))
-    options, errors = parse_options(form)
-    if action == "build" and not form["name"]:
-        errors["name"] = "Give the dataset a name."
-    elif len(form["name"]) > 200:
-        errors["name"] = "At most 200 characters."
-    known = {job.id for job, _ in generation_runs(session=session)}
-    if not job_ids:
-        errors["runs"] = "Choose at least one generation run."
-    elif not set(job_ids) <= known:
-        errors["runs"] = f"No stored traces for run(s) {sorted(set(job_ids) - known)}."
-    helpful_path: Path | None = None
-    file_error = upload_error(helpful_file, required=False)
-    if file_error:
-        errors["helpful_file"] = file_error
-    elif helpful_file is not None and helpful_file.filename:
-        if options is not None and not options.helpful_max_rows:
-            errors["helpful_max_rows"] = "Say how many helpful rows to mix in."
-    elif options is not None and options.helpful_max_rows:
-        errors["helpful_file"] = "Upload the file of helpful rows to mix in."
-    if errors or options is None:
-        return _list_page(request, session, form, job_ids, errors)
+    # The ticked runs as one id per line: the spec's "ids" form of a tuple.
+    form = {**data, "runs": "\n".join(runs or [])}
+    spec, errors = parse_spec(DatasetBuildSpec, form, only=BUILD_FIELDS)
+    form_errors = build_form_errors(
+        session=session, form=form, spec=spec, action=action, helpful_file=helpful_file
+    )
+    errors = {**form_errors, **errors}
+    if errors or spec is None:
+        return _list_page(request, session, form, errors)
 
     helpful = []
     helpful_name = (helpful_file.filename or "") if helpful_file is not None else ""
+    helpful_path: Path | None = None
     if helpful_file is not None and helpful_name:
         helpful_path = save_upload(helpful_file)
     try:
@@ -144,34 +95,32 @@ def build(
             try:
                 helpful = parse_helpful_file(
                     helpful_path,
-                    max_rows=options.helpful_max_rows,
+                    max_rows=spec.helpful_max_rows,
                     source_name=helpful_name,
                     max_bytes=upload_byte_limit(),
                 )
             except PromptFileError as exc:
                 remove_upload(helpful_path)
                 errors["helpful_file"] = f"{helpful_name}: {exc}"
-                return _list_page(request, session, form, job_ids, errors)
+                return _list_page(request, session, form, errors)
         # The same rows the job will write: a build that would leave nothing is refused here.
-        built = build_rows(load_trace_records(session=session, job_ids=job_ids), helpful, options)
+        records = load_trace_records(session=session, job_ids=list(spec.runs))
+        built = trace_rows(records, helpful, spec)
         preview = {"counts": built.counts, "dropped": built.dropped, "total": built.total_rows}
         if built.total_rows == 0:
             remove_upload(helpful_path)
             errors["runs"] = "No rows are left after filtering: loosen the filters or add runs."
-            return _list_page(request, session, form, job_ids, errors, preview)
+            return _list_page(request, session, form, errors, preview)
         if action == "preview":
             remove_upload(helpful_path)
-            return _list_page(request, session, form, job_ids, {}, preview)
-        dataset, job = create_dataset(
+            return _list_page(request, session, form, {}, preview)
+        dataset, job = launch_build(
             session=session,
             queue=queue,
-            name=form["name"],
-            description=form["description"],
-            job_ids=job_ids,
-            options=options,
+            spec=spec,
+            user=user,
             helpful_path=helpful_path,
             helpful_filename=helpful_name if helpful_path else "",
-            user=user,
         )
     except BaseException:
         remove_upload(helpful_path)

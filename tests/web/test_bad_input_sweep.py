@@ -43,6 +43,20 @@ HTML = {"accept": "text/html,application/xhtml+xml"}
 # Routes that read their form by hand (`await request.form()`), with the names they read; the
 # others' fields come from their Form() parameters.
 HAND_READ_FIELDS: dict[tuple[str, str], list[str]] = {
+    ("POST", "/datasets"): [
+        "name",
+        "description",
+        "review_filter",
+        "min_change",
+        "min_chars",
+        "max_chars",
+        "max_prompt_chars",
+        "drop_duplicates",
+        "split_halves",
+        "test_fraction",
+        "seed",
+        "helpful_max_rows",
+    ],
     ("POST", "/feedback/pairs"): [
         "prompt_set_id",
         "model_id",

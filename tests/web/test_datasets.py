@@ -7,14 +7,19 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app.models import Dataset, Role, Trace, User
+from app.models import Dataset, Job, JobStatus, Role, Trace, User
+from app.specs import SpecError
+from app.specs.datasets import DatasetBuildJobSpec
 from tests.conftest import RecordingQueue, post
 from tests.queued import run_queued
 from tests.web.runs import make_run
+from worker.dataset_build import build_dataset
+from worker.tasks import run_stage
 
 BUILD_FORM = {
     "name": "harmless v1",
@@ -150,3 +155,48 @@ def test_a_bad_helpful_file_is_refused_with_its_line(
         files={"helpful_file": ("helpful.jsonl", (good + "\n").encode(), "application/jsonl")},
     )
     assert mixed.status_code == 200 and "train_sft 3," in mixed.text
+
+
+def test_the_build_job_stores_the_forms_spec_and_a_row_without_one_fails_its_dataset(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    engine: Engine,
+    queue: RecordingQueue,
+) -> None:
+    run = make_run(session, engine, prompts=3)
+    author = make_client(Role.AUTHOR)
+    form = {**BUILD_FORM, "runs": [run.id], "min_change": "0", "test_fraction": "20", "seed": "5"}
+    refused = post(author, "/datasets", data={**form, "name": "", "max_chars": "0.5"})
+    # Every mistake at once, and the form as it was typed (percent, not shares).
+    assert refused.status_code == 400 and "Give the dataset a name." in refused.text
+    assert "A whole number from 0 to 10000000." in refused.text
+    assert 'name="test_fraction" value="20"' in refused.text
+    assert f'name="runs" value="{run.id}" checked' in refused.text
+
+    response = post(author, "/datasets", data=form)
+    assert response.status_code == 303, response.text
+    job = session.get(Job, queue.sent[-1][1])
+    assert job is not None
+    spec = DatasetBuildJobSpec.from_parameters(job.parameters)
+    dataset_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert spec.dataset_id == dataset_id and spec.runs == (run.id,)
+    assert spec.test_fraction == 0.2 and spec.seed == 5 and spec.name == "harmless v1"
+    run_queued(engine, queue)
+
+    # A row stored by hand (or by an older version) is refused by name; its dataset fails.
+    stale = Dataset(name="stale", source_job_ids=[run.id or 0])
+    session.add(stale)
+    session.commit()
+    old_row = Job(
+        kind="build_dataset",
+        queue="cpu",
+        parameters={"dataset_id": stale.id, "helpful_path": "", "user_id": users[Role.AUTHOR].id},
+    )
+    session.add(old_row)
+    session.commit()
+    with pytest.raises(SpecError, match="runs"):
+        run_stage(old_row.id or 0, None, build_dataset)
+    session.refresh(stale)
+    session.refresh(old_row)
+    assert stale.status == "failed" and old_row.status == JobStatus.FAILED
