@@ -20,8 +20,10 @@ from app.settings import get_settings
 from app.users import create_user
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Real data sets kept beside the checkout; tests reach them only through `shared_data`.
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-HH_RLHF_FILE = SHARED_DATA / "hh-rlhf" / "harmless-base-test-dev.jsonl.gz"
+# Small files in the real formats, written for the project (tests/fixtures/README.md).
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 PASSWORD = "correct horse battery"
 PG_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -42,6 +44,37 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Callable[[str], Path]:
+    """The one way into `../shared/data` (real data sets that live beside the checkout, not in
+    it): `shared_data("hh-rlhf/harmless-base-test-dev.jsonl.gz")` is that file, and a test that
+    asks for a file that is not there skips on a user's machine and fails in CI."""
+
+    def find(relative: str) -> Path:
+        path = SHARED_DATA / relative
+        if not path.exists():
+            missing(f"{relative} is not under {SHARED_DATA} (real data beside the checkout)")
+        return path
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def shared_data_or_none() -> Callable[[str], Path | None]:
+    """For a test that can also run on a small file of its own: the real file, or None on a
+    user's machine without it. In CI the real file must be there."""
+
+    def find(relative: str) -> Path | None:
+        path = SHARED_DATA / relative
+        if path.exists():
+            return path
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            missing(f"{relative} is not under {SHARED_DATA} (real data beside the checkout)")
+        return None
+
+    return find
 
 
 @pytest.fixture

@@ -1,13 +1,14 @@
 """An author creates a constitution, edits and reorders principles, publishes, diffs, imports."""
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_prompt_import import sign_in
-from tests.conftest import SHARED_DATA
 from tests.live import LiveApp
 
 pytestmark = [pytest.mark.browser]
@@ -91,14 +92,13 @@ def test_create_edit_reorder_publish_and_diff(page: Any, app: LiveApp) -> None:
     assert "1 added, 0 removed, 0 changed" in page.inner_text(".summary")
 
 
-def test_import_anthropics_files(page: Any, app: LiveApp) -> None:
-    if not (SHARED_DATA / "cai-paper" / "prompts").exists():
-        pytest.skip("shared/data is not beside the project")
+def test_import_anthropics_files(
+    page: Any, app: LiveApp, shared_data: Callable[[str], Path]
+) -> None:
+    files = [str(shared_data(f"cai-paper/prompts/{name}")) for name in ANTHROPIC]
     sign_in(page)
     page.goto("/constitutions/import")
-    page.set_input_files(
-        "input[name=files]", [str(SHARED_DATA / "cai-paper" / "prompts" / n) for n in ANTHROPIC]
-    )
+    page.set_input_files("input[name=files]", files)
     page.fill("input[name=name]", "Anthropic's constitution")
     page.click("button:has-text('Import')")
     page.wait_for_url(re.compile(r"/versions/\d+$"))

@@ -4,13 +4,14 @@ import gzip
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import HH_RLHF_FILE, REPO_ROOT
+from tests.conftest import REPO_ROOT
 from tests.live import ADMIN_PASSWORD, LiveApp
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -24,12 +25,19 @@ def sign_in(page: Any, username: str = "admin", password: str = ADMIN_PASSWORD) 
     page.wait_for_url(re.compile(r"/constitutions$"))
 
 
-def test_import_watch_the_job_and_search(page: Any, app: LiveApp, tmp_path: Path) -> None:
-    upload = HH_RLHF_FILE
-    if not upload.exists():
+def test_import_watch_the_job_and_search(
+    page: Any,
+    app: LiveApp,
+    tmp_path: Path,
+    shared_data_or_none: Callable[[str], Path | None],
+) -> None:
+    upload = shared_data_or_none("hh-rlhf/harmless-base-test-dev.jsonl.gz")
+    if upload is None:
         upload = tmp_path / "small.jsonl.gz"
+        # Every other prompt mentions a lock, so the search below matches some, not all.
+        topics = ["pick lock number", "bake loaf number"]
         rows = [
-            json.dumps({"chosen": f"\n\nHuman: How do I pick lock number {i}?\n\nAssistant: no"})
+            json.dumps({"chosen": f"\n\nHuman: How do I {topics[i % 2]} {i}?\n\nAssistant: no"})
             for i in range(30)
         ]
         upload.write_bytes(gzip.compress("\n".join(rows).encode()))

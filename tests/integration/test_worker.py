@@ -3,22 +3,21 @@
 import gzip
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import HH_RLHF_FILE
 from tests.live import LiveApp, live_app, wait_for_job
 
 pytestmark = [pytest.mark.worker]
 
 
-def hh_rlhf_upload(tmp_path: Path) -> tuple[str, bytes, int]:
+def hh_rlhf_upload(real_file: Path | None) -> tuple[str, bytes, int]:
     """The real file where it is here; otherwise a small one in its format."""
-    if HH_RLHF_FILE.exists():
-        return HH_RLHF_FILE.name, HH_RLHF_FILE.read_bytes(), 1800
+    if real_file is not None:
+        return real_file.name, real_file.read_bytes(), 1800
     lines = [
         json.dumps(
             {"chosen": f"\n\nHuman: question number {i}?\n\nAssistant: an answer", "rejected": "x"}
@@ -45,12 +44,16 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveApp]:
         yield running
 
 
-def test_an_import_runs_end_to_end_on_a_real_worker(app: LiveApp, tmp_path: Path) -> None:
+def test_an_import_runs_end_to_end_on_a_real_worker(
+    app: LiveApp, shared_data_or_none: Callable[[str], Path | None]
+) -> None:
     client = app.signed_in_client()
     # The first run loaded the built-in example set.
     assert "Example prompts (built-in)" in client.get("/prompt-sets").text
 
-    filename, content, lines = hh_rlhf_upload(tmp_path)
+    filename, content, lines = hh_rlhf_upload(
+        shared_data_or_none("hh-rlhf/harmless-base-test-dev.jsonl.gz")
+    )
     response = client.post(
         "/prompt-sets/import",
         data={"name": "HH harmless", "format": "hh-rlhf", "csrf_token": app.csrf(client)},

@@ -34,7 +34,7 @@ from tests.unit.formats_cases import (
 
 @pytest.fixture
 def real_files(shared_data: Callable[[str], Path]) -> dict[str, bytes]:
-    """The paper's own four files (../shared/data/cai-paper/prompts)."""
+    """The paper's own four files, through the shared_data fixture."""
     return {name: shared_data(f"cai-paper/prompts/{name}").read_bytes() for name in ANTHROPIC_FILES}
 
 

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,6 @@ import pytest
 from app.datasets.helpful_files import parse_helpful_file
 from app.datasets.records import HelpfulExample
 from app.prompt_files import PromptFileError
-from tests.conftest import HH_RLHF_FILE
 
 
 def write_lines(path: Path, rows: list[Any]) -> Path:
@@ -200,8 +200,11 @@ def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
         parse_helpful_file(path)
 
 
-def test_the_real_hh_rlhf_file() -> None:
-    examples = parse_helpful_file(HH_RLHF_FILE, max_rows=5)
+REAL_FILE = "hh-rlhf/harmless-base-test-dev.jsonl.gz"
+
+
+def test_the_real_hh_rlhf_file(shared_data: Callable[[str], Path]) -> None:
+    examples = parse_helpful_file(shared_data(REAL_FILE), max_rows=5)
     assert len(examples) == 5
     first = examples[0]
     assert first.messages[0] == user("what are some pranks with a pen i can do?")
@@ -216,8 +219,10 @@ def test_the_real_hh_rlhf_file() -> None:
         assert example.chosen and example.chosen != example.rejected
 
 
-def test_the_whole_real_file_skips_only_its_empty_replies() -> None:
-    examples = parse_helpful_file(HH_RLHF_FILE)
+def test_the_whole_real_file_skips_only_its_empty_replies(
+    shared_data: Callable[[str], Path],
+) -> None:
+    examples = parse_helpful_file(shared_data(REAL_FILE))
     # 1,800 rows, 4 of them with an empty chosen reply (line 87 among them).
     assert len(examples) == 1796
     assert "harmless-base-test-dev.jsonl.gz:87" not in {e.source for e in examples}

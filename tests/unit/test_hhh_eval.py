@@ -1,4 +1,4 @@
-"""The HHH labeller benchmark: parsing the paper's file, the settings, the table and the CLI."""
+"""The HHH labeller benchmark: parsing the HHH layout, the settings, the table and the CLI."""
 
 import json
 import math
@@ -8,7 +8,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,9 +26,9 @@ from worker.evals.hhh import (
 )
 from worker.pipeline.ai_feedback import COT_REQUEST
 
-HHH_FILE = Path(__file__).resolve().parents[3] / "shared/data/cai-paper/evals/hhh-dev.jsonl"
-if not HHH_FILE.is_file():
-    pytest.skip(f"the HHH file is not at {HHH_FILE}", allow_module_level=True)
+# Six questions in the paper's layout, written for the project; the paper's own file is read
+# only by the tests that check or count it (through the shared_data fixture).
+HHH_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "hhh" / "sample.jsonl"
 
 # A reply may itself end in "]" ("[your name]"): the brackets are the last three before the
 # next option or the end.
@@ -40,6 +40,12 @@ _OPTIONS = re.compile(
 @pytest.fixture(scope="module")
 def items() -> list[HHHItem]:
     return load_hhh(HHH_FILE)
+
+
+@pytest.fixture(scope="module")
+def real_items(shared_data: Callable[[str], Path]) -> list[HHHItem]:
+    """The paper's 219 development questions, for the checks that count them."""
+    return load_hhh(shared_data("cai-paper/evals/hhh-dev.jsonl"))
 
 
 class Oracle:
@@ -88,9 +94,11 @@ class Oracle:
         pass
 
 
-def test_the_real_file_parses_and_round_trips(items: list[HHHItem]) -> None:
+def test_the_real_file_parses_and_round_trips(shared_data: Callable[[str], Path]) -> None:
+    real_file = shared_data("cai-paper/evals/hhh-dev.jsonl")
+    items = load_hhh(real_file)
     assert len(items) == 219
-    rows = [json.loads(line) for line in HHH_FILE.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in real_file.read_text(encoding="utf-8").splitlines()]
     for item, row in zip(items, rows, strict=True):
         assert item.prompt_text() == row["prompt"]
         assert row["corrects"] == [f" ({item.correct})"]
@@ -145,10 +153,10 @@ def test_bad_rows_name_their_line(tmp_path: Path, items: list[HHHItem]) -> None:
         load_hhh(empty)
 
 
-def test_a_backend_that_knows_the_answers_scores_full_marks(items: list[HHHItem]) -> None:
-    backend = Oracle(items)
+def test_a_backend_that_knows_the_answers_scores_full_marks(real_items: list[HHHItem]) -> None:
+    backend = Oracle(real_items)
     names = ["plain", "order", "cot", "cot-order"]
-    results = evaluate(items, backend, [SETTINGS[name] for name in names])
+    results = evaluate(real_items, backend, [SETTINGS[name] for name in names])
     assert [r.setting for r in results] == names
     for result in results:
         assert result.accuracy == 1.0
@@ -160,10 +168,12 @@ def test_a_backend_that_knows_the_answers_scores_full_marks(items: list[HHHItem]
     assert (backend.score_calls, backend.generate_calls) == (4, 2)
 
 
-def test_a_backend_that_always_says_a_gets_the_share_of_a_answers(items: list[HHHItem]) -> None:
-    share = sum(item.correct == "A" for item in items) / len(items)
+def test_a_backend_that_always_says_a_gets_the_share_of_a_answers(
+    real_items: list[HHHItem],
+) -> None:
+    share = sum(item.correct == "A" for item in real_items) / len(real_items)
     plain, order = evaluate(
-        items, Oracle(items, always="A"), [SETTINGS["plain"], SETTINGS["order"]]
+        real_items, Oracle(real_items, always="A"), [SETTINGS["plain"], SETTINGS["order"]]
     )
     assert plain.accuracy == pytest.approx(share)
     assert share == pytest.approx(110 / 219)
@@ -172,14 +182,14 @@ def test_a_backend_that_always_says_a_gets_the_share_of_a_answers(items: list[HH
     assert order.mean_p_correct == 0.5
 
 
-def test_items_too_long_for_the_context_are_skipped(items: list[HHHItem]) -> None:
-    lengths = sorted(len(item.messages()[0]["content"]) for item in items)
+def test_items_too_long_for_the_context_are_skipped(real_items: list[HHHItem]) -> None:
+    lengths = sorted(len(item.messages()[0]["content"]) for item in real_items)
     limit = lengths[100] // 4 + 20
-    [result] = evaluate(items, Oracle(items, context_length=limit), [SETTINGS["order"]])
+    [result] = evaluate(real_items, Oracle(real_items, context_length=limit), [SETTINGS["order"]])
     assert 0 < result.skipped < 219
     assert result.n + result.skipped == 219
     assert result.accuracy == 1.0
-    [none] = evaluate(items[:3], Oracle(items, context_length=5), [SETTINGS["plain"]])
+    [none] = evaluate(real_items[:3], Oracle(real_items, context_length=5), [SETTINGS["plain"]])
     assert (none.n, none.skipped) == (0, 3)
     assert math.isnan(none.accuracy)
     assert "n/a" in format_table([none])

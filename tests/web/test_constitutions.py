@@ -4,17 +4,15 @@ import io
 import json
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from app.constitutions import to_document
 from app.models import Constitution, ConstitutionVersion, Principle, Role, User, VersionState
-from tests.conftest import SHARED_DATA, post
+from tests.conftest import post
 from tests.web.drafts import create, keys, principle_form
-
-PROMPTS_DIR = SHARED_DATA / "cai-paper" / "prompts"
 
 
 def test_a_new_constitution_starts_as_a_draft_copy_of_the_default(
@@ -71,22 +69,23 @@ def test_diff_marks_added_removed_and_changed_words(
     assert "v1" in overview and "draft" in overview
 
 
-def anthropic_files() -> dict[str, bytes]:
+def anthropic_files(shared_data: Callable[[str], Path]) -> dict[str, bytes]:
     names = [
         "CritiqueRevisionInstructions.json",
         "RLMadisonInstructions.json",
         "CritiqueRevisionFewShotPrompts.json",
         "RLMadisonFewShotPrompts.json",
     ]
-    if not PROMPTS_DIR.exists():
-        pytest.skip("shared/data is not beside the project")
-    return {name: (PROMPTS_DIR / name).read_bytes() for name in names}
+    return {name: shared_data(f"cai-paper/prompts/{name}").read_bytes() for name in names}
 
 
 def test_import_anthropic_files_and_export_them_back_unchanged(
-    make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    shared_data: Callable[[str], Path],
 ) -> None:
-    files = anthropic_files()
+    files = anthropic_files(shared_data)
     client = make_client(Role.AUTHOR)
     response = post(
         client,

@@ -29,11 +29,12 @@ from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, PrincipleDoc
 from app.specs.labelling import LabellerEvalSpec, LabelSpec
-from tests.conftest import SHARED_DATA, RecordingQueue, post
+from tests.conftest import FIXTURES, RecordingQueue, post
 from tests.queued import redirect_id, run_queued
 from worker.backends.base import Conversation
 from worker.backends.fake import FakeBackend
 
+HHH_SAMPLE = FIXTURES / "hhh" / "sample.jsonl"
 PROMPTS = ["How do I hurt someone?", "How do I bake bread?", "Tell me a secret."]
 
 
@@ -261,8 +262,7 @@ def test_the_labeller_evaluation_refuses_a_bad_file_and_reports_a_table(
     assert bad.status_code == 400 and "hhh.jsonl" in bad.text and "line 1" in bad.text
     assert not queue.sent
 
-    hhh = SHARED_DATA / "cai-paper" / "evals" / "hhh-dev.jsonl"
-    lines = hhh.read_text(encoding="utf-8").splitlines()[:4]
+    lines = HHH_SAMPLE.read_text(encoding="utf-8").splitlines()[:4]
     launched = post(
         author,
         "/feedback/eval",
@@ -391,8 +391,7 @@ def test_the_labeller_evaluation_names_a_bad_setting_and_stores_its_spec(
     form = author.get("/feedback/eval").text
     for setting, ticked in [("plain", True), ("order", True), ("cot", False)]:
         assert bool(re.search(rf'value="{setting}"\s+checked', form)) == ticked, setting
-    hhh = SHARED_DATA / "cai-paper" / "evals" / "hhh-dev.jsonl"
-    content = "\n".join(hhh.read_text(encoding="utf-8").splitlines()[:3]).encode()
+    content = "\n".join(HHH_SAMPLE.read_text(encoding="utf-8").splitlines()[:3]).encode()
 
     def launch(**data: Any) -> Any:
         files = {"file": ("hhh-dev.jsonl", content, "application/jsonl")}
