@@ -129,13 +129,37 @@ def live_app(
                 process.kill()
 
 
-def wait_for_job(client: httpx.Client, job_id: int, app: LiveApp, timeout: float = 90) -> str:
-    """Polls the job's status fragment, as the browser does, until the job ends."""
+ENDED = ("succeeded", "failed", "cancelled", "lost")
+
+
+def wait_for_job(
+    client: httpx.Client,
+    job_id: int,
+    app: LiveApp,
+    timeout: float = 300,
+    *,
+    until: tuple[str, ...] = ENDED,
+) -> str:
+    """Polls the job's status fragment, as the browser does, until the job reaches one of the
+    statuses in `until` (by default: until it ends), and returns the fragment.
+
+    The deadline is generous, because a loaded machine is slow, not wrong; a job that ends in
+    a status the test did not wait for fails at once, with the worker's log.
+    """
     deadline = time.monotonic() + timeout
+    fragment = ""
     while time.monotonic() < deadline:
         fragment = client.get(f"/jobs/{job_id}/status").text
-        for status in ("succeeded", "failed", "cancelled", "lost"):
+        for status in ENDED + tuple(s for s in until if s not in ENDED):
             if f'data-status="{status}"' in fragment:
-                return fragment
+                if status in until:
+                    return fragment
+                raise AssertionError(
+                    f"job {job_id} is {status}, not {' or '.join(until)}:\n"
+                    f"{fragment}\n{app.log_tail()}"
+                )
         time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish in {timeout} s\n{app.log_tail()}")
+    raise AssertionError(
+        f"job {job_id} did not reach {' or '.join(until)} in {timeout} s:\n"
+        f"{fragment}\n{app.log_tail()}"
+    )

@@ -28,7 +28,7 @@ def launched_job(client: httpx.Client, app: LiveApp, url: str, data: dict[str, A
     response = client.post(url, data={**data, "csrf_token": app.csrf(client)})
     assert response.status_code == 303, response.text
     job_id = int(response.headers["location"].rsplit("/", 1)[1])
-    assert 'data-status="succeeded"' in wait_for_job(client, job_id, app)
+    wait_for_job(client, job_id, app, until=("succeeded",))
     return job_id
 
 

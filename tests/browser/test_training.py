@@ -57,7 +57,7 @@ def finished_run(app: LiveApp, tiny_model: Path) -> int:
     )
     assert launched.status_code == 303, launched.text
     job_id = int(launched.headers["location"].rsplit("/", 1)[1])
-    assert 'data-status="succeeded"' in wait_for_job(client, job_id, app)
+    wait_for_job(client, job_id, app, until=("succeeded",))
     return job_id
 
 

@@ -66,7 +66,7 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
                 },
             )
         )
-        assert 'data-status="succeeded"' in wait_for_job(client, pairs, app)
+        wait_for_job(client, pairs, app, until=("succeeded",))
         stored = query(app, "SELECT reply_a, reply_b FROM reply_pair WHERE job_id = :j", j=pairs)
         assert len(stored) == 6 and any(a != b for a, b in stored)
 
@@ -88,7 +88,7 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
                 },
             )
         )
-        assert 'data-status="succeeded"' in wait_for_job(client, labels, app)
+        wait_for_job(client, labels, app, until=("succeeded",))
         judged = query(
             app, "SELECT prob_a, prob_b, label FROM comparison WHERE job_id = :j", j=labels
         )
@@ -111,7 +111,7 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
             )
         )
         build_job = query(app, "SELECT build_job_id FROM dataset WHERE id = :d", d=dataset_id)
-        assert 'data-status="succeeded"' in wait_for_job(client, build_job[0][0], app)
+        wait_for_job(client, build_job[0][0], app, until=("succeeded",))
 
         reward = launched(
             client.post(
@@ -137,7 +137,7 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
                 },
             )
         )
-        fragment = wait_for_job(client, reward, app, timeout=120)
+        fragment = wait_for_job(client, reward, app, timeout=300)
         assert 'data-status="succeeded"' in fragment, fragment
         assert query(
             app,

@@ -27,14 +27,14 @@ def test_a_killed_worker_leaves_its_job_lost(tmp_path: Path) -> None:
             files={"file": ("big.txt", content)},
         )
         job_id = int(response.headers["location"].rsplit("/", 1)[1])
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while 'data-status="running"' not in client.get(f"/jobs/{job_id}/status").text:
             assert time.monotonic() < deadline, app.log_tail()
             time.sleep(0.1)
         app.processes["worker"].kill()
         app.processes["worker"].wait()
 
-        fragment = wait_for_job(client, job_id, app, timeout=30)
+        fragment = wait_for_job(client, job_id, app, timeout=120, until=("lost",))
         assert 'data-status="lost"' in fragment, fragment
         assert "stopped reporting" in fragment
         assert "hx-trigger" not in fragment  # the page stops polling

@@ -111,7 +111,7 @@ def test_generate_build_train_cancel_and_generate_again_through_a_worker(
             "csrf_token": token,
         }
         run_id = launched_job(client.post("/generate", data={**generation, "model_id": tiny_id}))
-        assert 'data-status="succeeded"' in wait_for_job(client, run_id, app)
+        wait_for_job(client, run_id, app, until=("succeeded",))
 
         built = client.post(
             "/datasets",
@@ -133,7 +133,7 @@ def test_generate_build_train_cancel_and_generate_again_through_a_worker(
         )
         dataset_id = launched_job(built)
         build_job = one(app, "SELECT build_job_id FROM dataset WHERE id = :d", d=dataset_id)
-        assert 'data-status="succeeded"' in wait_for_job(client, build_job, app)
+        wait_for_job(client, build_job, app, until=("succeeded",))
         counts = one(app, "SELECT counts FROM dataset WHERE id = :d", d=dataset_id)
         assert counts["train_sft"] == 8, counts
 
@@ -147,7 +147,7 @@ def test_generate_build_train_cancel_and_generate_again_through_a_worker(
                 method=method,
                 output_name=f"tiny-{method}",
             )
-            fragment = wait_for_job(client, job_id, app, timeout=180)
+            fragment = wait_for_job(client, job_id, app, timeout=600)
             assert 'data-status="succeeded"' in fragment, fragment
             assert 'data-metric="loss"' in fragment
             model_id, path, kind, parent, lineage_dataset = query(
@@ -187,7 +187,7 @@ def test_generate_build_train_cancel_and_generate_again_through_a_worker(
             assert time.monotonic() < deadline, app.log_tail()
             time.sleep(0.3)
         client.post(f"/jobs/{long_job}/cancel", data={"csrf_token": token})
-        fragment = wait_for_job(client, long_job, app, timeout=60)
+        fragment = wait_for_job(client, long_job, app, timeout=300)
         assert 'data-status="cancelled"' in fragment, fragment
         result = one(app, "SELECT result FROM job WHERE id = :j", j=long_job)
         assert 0 < result["steps"] < 100000
@@ -198,5 +198,5 @@ def test_generate_build_train_cancel_and_generate_again_through_a_worker(
         again = launched_job(
             client.post("/generate", data={**generation, "model_id": sft_model_id})
         )
-        assert 'data-status="succeeded"' in wait_for_job(client, again, app)
+        wait_for_job(client, again, app, until=("succeeded",))
         assert one(app, "SELECT count(*) FROM trace WHERE job_id = :j", j=again) == 8
