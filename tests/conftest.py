@@ -31,6 +31,17 @@ PG_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+# A test that drives a real worker waits on a loaded machine; its own waits have generous
+# deadlines, and the per-test limit must leave room for them (pyproject's 300 s is for the rest).
+WORKER_TEST_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("worker") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(WORKER_TEST_TIMEOUT))
+
+
 def missing(reason: str) -> None:
     """In CI a missing service or browser is a failure; on a user's machine, a skip."""
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:

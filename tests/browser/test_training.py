@@ -93,10 +93,10 @@ def test_build_a_dataset_launch_dpo_and_watch_the_curves_grow(
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
 
     loss = 'figure[data-metric="loss"]'
-    page.wait_for_selector(loss, timeout=90_000)
+    page.wait_for_selector(loss, timeout=300_000)
     early = int(page.get_attribute(loss, "data-points"))
     page.wait_for_selector(
-        "#job-status:is([data-status=succeeded], [data-status=failed])", timeout=300_000
+        "#job-status:is([data-status=succeeded], [data-status=failed])", timeout=600_000
     )
     assert page.get_attribute("#job-status", "data-status") == "succeeded", page.inner_text(
         "#job-status"
