@@ -5,7 +5,7 @@ the worker reads the same table the web app sends by without importing any web c
 """
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from app.settings import Settings, get_settings
 
@@ -24,6 +24,11 @@ TASKS: dict[str, tuple[str, str]] = {
 }
 
 
+def declared_queue(name: str) -> Queue:
+    """A queue bound to an exchange of its own name with its own name as the routing key."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
 def celery_config(settings: Settings) -> dict[str, object]:
     """Shared by the web app (which only sends) and the worker (which also receives)."""
     return {
@@ -32,10 +37,18 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "worker_prefetch_multiplier": 1,
         "task_ignore_result": True,
         "task_default_queue": CPU_QUEUE,
-        # Each queue has its own exchange and routing key (kombu's default: the queue's name).
-        "task_queues": (Queue(GPU_QUEUE), Queue(CPU_QUEUE)),
-        # A task sent by name without a queue still lands on its stage's queue.
-        "task_routes": {task: {"queue": queue} for task, queue in TASKS.values()},
+        # Each queue has its own exchange and routing key. A bare Queue("gpu") would be bound
+        # by Celery to the default exchange and key ("cpu"), so a message routed to cpu would
+        # land in both queues and a GPU task could run on a CPU worker.
+        "task_queues": tuple(declared_queue(name) for name in (GPU_QUEUE, CPU_QUEUE)),
+        "task_default_exchange": CPU_QUEUE,
+        "task_default_routing_key": CPU_QUEUE,
+        # Every sender (the web app, `.delay()`, Flower, `celery call`) routes a task to its
+        # stage's queue, exchange and key.
+        "task_routes": {
+            task: {"queue": queue, "exchange": queue, "routing_key": queue}
+            for task, queue in TASKS.values()
+        },
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_transport_options(settings.broker_url),
         "worker_hijack_root_logger": False,

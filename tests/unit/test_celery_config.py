@@ -29,7 +29,20 @@ def test_every_job_kind_has_a_registered_task_on_its_queue() -> None:
     conf = worker.tasks.celery_app.conf
     for task_name, queue_name in TASKS.values():
         assert task_name in worker.tasks.celery_app.tasks
-        assert conf.task_routes[task_name] == {"queue": queue_name}
+        assert conf.task_routes[task_name] == {
+            "queue": queue_name,
+            "exchange": queue_name,
+            "routing_key": queue_name,
+        }
         # Each names a stage that exists (imported here, as the worker does on the first job).
         assert callable(worker.tasks.load_stage(task_name))
     assert set(worker.tasks.STAGES) == {task for task, _ in TASKS.values()}
+
+
+def test_each_queue_has_its_own_exchange_and_routing_key() -> None:
+    import worker.celery_app as worker_app
+
+    # What the worker declares (Celery fills in defaults for a bare Queue: "cpu" for both).
+    declared = worker_app.celery_app.amqp.queues
+    for name in ("gpu", "cpu"):
+        assert (declared[name].exchange.name, declared[name].routing_key) == (name, name)
