@@ -31,15 +31,17 @@ PG_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-# A test that drives a real worker waits on a loaded machine; its own waits have generous
-# deadlines, and the per-test limit must leave room for them (pyproject's 300 s is for the rest).
-WORKER_TEST_TIMEOUT = 900
+# A test that drives a real worker or a real model is slow on a loaded machine, not wrong; its
+# own waits have generous deadlines, and the per-test limit must leave room for them
+# (pyproject's 300 s is for the rest).
+LONG_TEST_TIMEOUT = 900
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("worker") and not item.get_closest_marker("timeout"):
-            item.add_marker(pytest.mark.timeout(WORKER_TEST_TIMEOUT))
+        long = item.get_closest_marker("worker") or item.get_closest_marker("slow")
+        if long and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LONG_TEST_TIMEOUT))
 
 
 def missing(reason: str) -> None:
