@@ -71,3 +71,22 @@ def make_celery(settings: Settings | None = None) -> Celery:
     app = Celery("cai")
     app.conf.update(celery_config(settings))
     return app
+
+
+def declare_broker_queues(settings: Settings) -> None:
+    """Creates the queues in kombu's SQLite broker once, before a web server and a worker start.
+
+    That transport creates a queue's row on first use; a web server sending its first task while
+    a worker starts can both try, and one of them fails on the row's unique name (and a worker
+    that fails so exits). Redis needs no rows.
+    """
+    if not settings.broker_url.startswith("sqla+"):
+        return
+    celery = make_celery(settings)
+    try:
+        with celery.connection_for_write() as connection:
+            channel = connection.default_channel
+            for queue in celery.amqp.queues.values():
+                queue.bind(channel).declare()
+    finally:
+        celery.close()

@@ -17,6 +17,7 @@ def init() -> None:
         ensure_example_prompts,
         ensure_first_admin,
     )
+    from app.celery_config import declare_broker_queues
     from app.db import get_engine
     from app.generation import ensure_default_model
     from app.migrate import upgrade_to_head
@@ -24,6 +25,7 @@ def init() -> None:
 
     settings = get_settings()
     upgrade_to_head()
+    declare_broker_queues(settings)
     with Session(get_engine()) as session:
         one_time = ensure_first_admin(session=session, settings=settings)
         if one_time is not None:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from app.celery_config import celery_config
 from app.settings import Settings
 
@@ -46,3 +48,19 @@ def test_each_queue_has_its_own_exchange_and_routing_key() -> None:
     declared = worker_app.celery_app.amqp.queues
     for name in ("gpu", "cpu"):
         assert (declared[name].exchange.name, declared[name].routing_key) == (name, name)
+
+
+def test_the_sqlite_broker_gets_its_queues_before_anything_starts(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    from app.celery_config import declare_broker_queues
+
+    broker = tmp_path / "broker.sqlite"
+    declare_broker_queues(Settings(BROKER_URL=f"sqla+sqlite:///{broker}", _env_file=None))  # type: ignore[call-arg]
+    engine = create_engine(f"sqlite:///{broker}")
+    with engine.connect() as connection:
+        names = set(connection.execute(text("SELECT name FROM kombu_queue")).scalars())
+    engine.dispose()
+    assert names == {"gpu", "cpu"}
+    # Twice is harmless: `cai init` runs at every start.
+    declare_broker_queues(Settings(BROKER_URL=f"sqla+sqlite:///{broker}", _env_file=None))  # type: ignore[call-arg]
