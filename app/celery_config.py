@@ -34,6 +34,10 @@ def celery_config(settings: Settings) -> dict[str, object]:
     return {
         "broker_url": settings.broker_url,
         "task_acks_late": True,
+        # A worker child killed mid-task (the OOM killer, SIGKILL) leaves its message to be
+        # delivered again rather than acknowledged and dropped; the chunk's claim and the
+        # job's conditional start make the second delivery harmless.
+        "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_ignore_result": True,
         "task_default_queue": CPU_QUEUE,
@@ -44,7 +48,8 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "task_default_exchange": CPU_QUEUE,
         "task_default_routing_key": CPU_QUEUE,
         # Every sender (the web app, `.delay()`, Flower, `celery call`) routes a task to its
-        # stage's queue, exchange and key.
+        # stage's queue, exchange and key. worker.tasks.run_chunk has no fixed route: the
+        # planner sends it to its job's queue by name.
         "task_routes": {
             task: {"queue": queue, "exchange": queue, "routing_key": queue}
             for task, queue in TASKS.values()

@@ -9,11 +9,15 @@ from sqlmodel import Session
 
 from app.audit import record_event
 from app.celery_config import TASKS
+from app.chunks import cancel_queued_chunks, has_chunks, running_chunks
 from app.job_records import create_job
 from app.models import Job, JobStatus, User
 from app.queue import JobQueue
 from app.timeutil import utcnow
 from app.upload_store import remove_upload
+
+# How the message of a job whose send failed begins (the job stays queued with no task id).
+WAITING_FOR_BROKER = "waiting for the broker"
 
 
 def launch_job(
@@ -25,7 +29,8 @@ def launch_job(
     user: User | None,
     reviews_needed: int = 1,
 ) -> Job:
-    """Stores the job, commits, then enqueues it, so the worker always finds the row."""
+    """Stores the job, commits, then enqueues it, so the worker always finds the row; when the
+    broker cannot take the message, the job stays queued and says it waits for the broker."""
     job = create_job(
         session=session,
         kind=kind,
@@ -37,22 +42,25 @@ def launch_job(
     task_name, queue_name = TASKS[kind]
     try:
         job.celery_task_id = queue.send(task_name, job.id, queue_name)
-    except Exception as exc:  # the broker is down or misconfigured: say so on the job
-        job.status = JobStatus.FAILED
-        job.error = f"could not enqueue the job: {exc}"
-        job.finished_at = utcnow()
+    except Exception as exc:  # the broker is down or hangs: the job waits for it
+        # Still queued, with no task id: a worker's sweeper sends it once the broker is back.
+        job.celery_task_id = None
+        job.message = f"{WAITING_FOR_BROKER}: {exc}"
     session.add(job)
     session.commit()
     session.refresh(job)
     return job
 
 
-RESUMABLE = {"generate", "reply_pairs", "label_pairs"}
+# Every kind resumes: a chunked run re-plans its undone items, training resumes from a checkpoint.
+RESUMABLE = set(TASKS)
+RESUMABLE_STATUSES = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.LOST}
 
 
 def resume_job(*, session: Session, queue: JobQueue, job: Job, user: User) -> Job:
-    """Queues an ended job again; it skips the work it already stored."""
-    if job.kind not in RESUMABLE or job.status.is_active or job.status == JobStatus.SUCCEEDED:
+    """Queues an ended job again; it skips the work it already stored (a chunked run re-plans
+    its undone items, training resumes from its checkpoint)."""
+    if job.status not in RESUMABLE_STATUSES:
         raise ValueError(f"a {job.status.value} {job.kind} job cannot be resumed")
     task_name, queue_name = TASKS[job.kind]
     job.status = JobStatus.QUEUED
@@ -73,9 +81,16 @@ def resume_job(*, session: Session, queue: JobQueue, job: Job, user: User) -> Jo
 
 
 def request_cancel(*, session: Session, job: Job, user: User) -> Job:
-    """A queued job is cancelled at once; a running one stops at its next progress report."""
+    """A queued job is cancelled at once; a running one stops at its next progress report (a
+    chunked run: its queued chunks at once, the running ones at their next step)."""
     if not job.status.is_active:
         return job
+    if job.status == JobStatus.RUNNING and job.id is not None and has_chunks(session, job.id):
+        cancel_queued_chunks(session, job.id)
+        if not running_chunks(session, job.id):
+            job.status = JobStatus.CANCELLED
+            job.finished_at = utcnow()
+            job.message = "cancelled"
     if job.status == JobStatus.QUEUED:
         job.status = JobStatus.CANCELLED
         job.finished_at = utcnow()

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     # A running job whose worker has not written a heartbeat for this long is shown as lost.
     JOB_LOST_AFTER_SECONDS: int = 120
     JOB_HEARTBEAT_SECONDS: int = 10
+    # A chunk's claim lasts this long; its worker's heartbeat extends it every
+    # JOB_HEARTBEAT_SECONDS, so it runs out only when the worker died or lost the database.
+    CHUNK_LEASE_SECONDS: int = Field(default=60, ge=1)
+    # Claims of one chunk (or sends of a lost job) before the run is failed with its error.
+    CHUNK_MAX_ATTEMPTS: int = Field(default=3, ge=1)
+    # How often each worker's sweeper re-queues expired chunks and re-sends lost jobs.
+    SWEEP_SECONDS: float = Field(default=10, gt=0)
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: str = ""
     # OpenAI-compatible servers. The worker sends the value of a model's key variable to the

@@ -151,21 +151,56 @@ class Curve:
     high: float
     last: float
     count: int
+    # The (step, value) pairs drawn, so the page's script can add a poll's new points and
+    # redraw (static/curves.js draws the same box the same way).
+    values: list[tuple[int, float]]
+
+
+# The most metric rows one status poll reads: a page that fell behind (a tab left in the
+# background) catches up over a few polls instead of in one large read.
+METRICS_PER_POLL = 2000
+
+
+def _is_curve(name: str) -> bool:
+    return name not in NOT_CURVES and not name.startswith("train_")
 
 
 def metric_curves(
     *, session: Session, job_id: int, width: int = 300, height: int = 100
-) -> list[Curve]:
+) -> tuple[list[Curve], int]:
+    """Every curve of a job, and the id of the last metric row read (the next poll's cursor)."""
     rows = session.exec(
-        select(JobMetric.step, JobMetric.name, JobMetric.value)
+        select(JobMetric.id, JobMetric.step, JobMetric.name, JobMetric.value)
         .where(JobMetric.job_id == job_id)
         .order_by(col(JobMetric.step), col(JobMetric.id))
     ).all()
     series: dict[str, list[tuple[int, float]]] = {}
-    for step, name, value in rows:
-        if name not in NOT_CURVES and not name.startswith("train_"):
+    for _, step, name, value in rows:
+        if _is_curve(name):
             series.setdefault(name, []).append((step, value))
-    return [_curve(name, series[name], width, height) for name in sorted(series, key=_curve_rank)]
+    curves = [_curve(name, series[name], width, height) for name in sorted(series, key=_curve_rank)]
+    return curves, max((row_id or 0 for row_id, *_ in rows), default=0)
+
+
+def metrics_after(
+    *, session: Session, job_id: int, after_id: int, limit: int = METRICS_PER_POLL
+) -> tuple[dict[str, list[tuple[int, float]]], int]:
+    """The curve points stored after metric row `after_id`, by curve, and the new cursor.
+
+    The cursor is the row id, not the step: an evaluation is logged at a step the page may
+    already have a loss for, and a training resumed from its checkpoint logs steps again.
+    """
+    rows = session.exec(
+        select(JobMetric.id, JobMetric.step, JobMetric.name, JobMetric.value)
+        .where(JobMetric.job_id == job_id, col(JobMetric.id) > after_id)
+        .order_by(col(JobMetric.id))
+        .limit(limit)
+    ).all()
+    series: dict[str, list[tuple[int, float]]] = {}
+    for _, step, name, value in rows:
+        if _is_curve(name):
+            series.setdefault(name, []).append((step, value))
+    return series, max((row_id or 0 for row_id, *_ in rows), default=after_id)
 
 
 def _curve_rank(name: str) -> tuple[int, str]:
@@ -198,4 +233,5 @@ def _curve(name: str, values: list[tuple[int, float]], width: int, height: int) 
         high=high,
         last=ys[-1],
         count=len(values),
+        values=values,
     )

@@ -73,8 +73,10 @@ class LiveApp:
 
 @contextmanager
 def live_app(
-    tmp_path: Path, *, database_url: str, broker_url: str, **settings: str
+    tmp_path: Path, *, database_url: str, broker_url: str, workers: int = 1, **settings: str
 ) -> Iterator[LiveApp]:
+    """The web app and `workers` celery workers ("worker", "worker-2", ...), each a process
+    of its own consuming both queues."""
     data_dir = tmp_path / "live-var"
     logs = tmp_path / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -104,6 +106,10 @@ def live_app(
         for name, command in (
             ("web", web_command("127.0.0.1", port)),
             ("worker", worker_command("gpu,cpu", 1, "solo", f"test-{port}@%h")),
+            *(
+                (f"worker-{n}", worker_command("gpu,cpu", 1, "solo", f"test-{port}-{n}@%h"))
+                for n in range(2, workers + 1)
+            ),
         )
     }
     app = LiveApp(base_url=f"http://127.0.0.1:{port}", env=env, logs=logs, processes=processes)

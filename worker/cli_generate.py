@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.models import Job
 from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
 from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.recipe.formats import detect_and_read
-from app.settings import get_settings
 from worker.backends.base import Backend
 from worker.backends.loading import open_backend
 from worker.pipeline.critique_revision import (
@@ -86,8 +86,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, Any]:
 def _into_database(args: argparse.Namespace) -> int:
     from app.db import get_engine
     from app.job_records import create_job
-    from worker.generation import run_generation
-    from worker.lifecycle import running_job
+    from worker.chunk_runner import run_in_process
 
     engine = get_engine()
     params = {
@@ -97,20 +96,13 @@ def _into_database(args: argparse.Namespace) -> int:
         "model_id": args.model_id,
     }
     with Session(engine) as session:
-        # Stored, never sent: this process runs the job itself.
+        # Stored, never sent: this process plans the job and runs its chunks itself.
         job_id = create_job(session=session, kind="generate", parameters=params, user=None).id or 0
     print(f"job {job_id}: traces go to the database", flush=True)
-    with running_job(
-        engine, job_id, task_id="cli", heartbeat_seconds=get_settings().JOB_HEARTBEAT_SECONDS
-    ) as context:
-        report = context.progress
-
-        def progress(done: int, total: int | None, message: str) -> None:
-            print(f"job {job_id}: {message}", flush=True)
-            report(done, total, message)
-
-        context.progress = progress
-        run_generation(engine, context)
+    run_in_process(engine, job_id)
+    with Session(engine) as session:
+        job = session.get(Job, job_id)
+        print(f"job {job_id}: {job.status if job else 'gone'}: {job and job.message}", flush=True)
     return 0
 
 

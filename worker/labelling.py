@@ -1,21 +1,20 @@
-"""The labelling job: a feedback model judges a pair run's reply pairs under sampled principles.
+"""The labelling stage's parts: a feedback model judges a chunk of pairs under sampled principles.
 
 Resumable: pairs already labelled by this job are skipped; one comparison per job and pair.
 """
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from sqlmodel import Session, col, select
 
 from app.constitutions import to_document
 from app.models import Comparison, ConstitutionVersion, LanguageModel, Prompt, ReplyPair
 from app.prompt_sets import prompt_messages
+from app.recipe.documents import ConstitutionDoc
 from app.specs.labelling import LabelSpec
-from worker.backends.base import Backend
-from worker.backends.loading import load_backend
-from worker.lifecycle import JobContext
 from worker.pipeline.ai_feedback import Comparison as Judgement
-from worker.pipeline.ai_feedback import LabelConfig, PairInput, label_pairs
+from worker.pipeline.ai_feedback import LabelConfig, PairInput
 
 
 def label_config(spec: LabelSpec) -> LabelConfig:
@@ -32,13 +31,28 @@ def label_config(spec: LabelSpec) -> LabelConfig:
     )
 
 
-def load_pairs(session: Session, pair_job_id: int) -> list[PairInput]:
-    rows = session.exec(
+@dataclass
+class LabelInputs:
+    version_id: int
+    model_id: int
+    constitution: ConstitutionDoc
+    pairs: list[PairInput]
+    config: LabelConfig
+
+
+def load_pairs(
+    session: Session, pair_job_id: int, pair_ids: Sequence[int] | None = None
+) -> list[PairInput]:
+    """The pair run's pairs worth judging (all, or those of `pair_ids`), by id."""
+    statement = (
         select(ReplyPair, Prompt)
         .join(Prompt, col(Prompt.id) == ReplyPair.prompt_id)
         .where(ReplyPair.job_id == pair_job_id)
         .order_by(col(ReplyPair.id))
-    ).all()
+    )
+    if pair_ids is not None:
+        statement = statement.where(col(ReplyPair.id).in_(pair_ids))
+    rows = session.exec(statement).all()
     return [
         PairInput(
             pair_id=pair.id or 0,
@@ -52,6 +66,21 @@ def load_pairs(session: Session, pair_job_id: int) -> list[PairInput]:
     ]
 
 
+def load_inputs(session: Session, spec: LabelSpec, pair_ids: Sequence[int]) -> LabelInputs:
+    version = session.get(ConstitutionVersion, spec.constitution_version_id)
+    if version is None:
+        raise LookupError(f"constitution version {spec.constitution_version_id} is gone")
+    if session.get(LanguageModel, spec.model_id) is None:
+        raise LookupError(f"model {spec.model_id} does not exist")
+    return LabelInputs(
+        version_id=version.id or 0,
+        model_id=spec.model_id,
+        constitution=to_document(session=session, version=version),
+        pairs=load_pairs(session, spec.pair_job_id, pair_ids),
+        config=label_config(spec),
+    )
+
+
 def store_comparisons(
     session: Session,
     *,
@@ -60,6 +89,16 @@ def store_comparisons(
     model_id: int,
     judgements: list[Judgement],
 ) -> int:
+    """Adds a chunk's comparisons to the session (the caller commits); stored pairs are skipped."""
+    stored = set(
+        session.exec(
+            select(Comparison.pair_id).where(
+                Comparison.job_id == job_id,
+                col(Comparison.pair_id).in_([j.pair_id for j in judgements]),
+            )
+        )
+    )
+    judgements = [j for j in judgements if j.pair_id not in stored]
     session.add_all(
         Comparison(
             job_id=job_id,
@@ -76,60 +115,4 @@ def store_comparisons(
         )
         for j in judgements
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return 0
     return len(judgements)
-
-
-def run_labelling(engine: Engine, context: JobContext, backend: Backend | None = None) -> None:
-    spec = LabelSpec.from_parameters(context.parameters)
-    chunk_size = spec.chunk_size
-    with Session(engine) as session:
-        version = session.get(ConstitutionVersion, spec.constitution_version_id)
-        if version is None:
-            raise LookupError(f"constitution version {spec.constitution_version_id} is gone")
-        constitution = to_document(session=session, version=version)
-        pairs = load_pairs(session, spec.pair_job_id)
-        done_ids = set(
-            session.exec(select(Comparison.pair_id).where(Comparison.job_id == context.job_id))
-        )
-        model = session.get(LanguageModel, spec.model_id)
-        if model is None:
-            raise LookupError(f"model {spec.model_id} does not exist")
-    if not pairs:
-        raise ValueError(f"pair run {spec.pair_job_id} has no pairs with two distinct replies")
-    total = len(pairs)
-    todo = [p for p in pairs if p.pair_id not in done_ids]
-    done = total - len(todo)
-    context.progress(done, total, f"loading {model.name}")
-    config = label_config(spec)
-    own_backend = backend is None
-    backend = backend or load_backend(model)
-    skipped = 0
-    try:
-        for start in range(0, len(todo), chunk_size):
-            chunk = todo[start : start + chunk_size]
-            judgements = label_pairs(chunk, constitution, backend, config)
-            skipped += sum(1 for j in judgements if j.label == "skipped")
-            with Session(engine) as session:
-                store_comparisons(
-                    session,
-                    job_id=context.job_id,
-                    version_id=version.id or 0,
-                    model_id=model.id or 0,
-                    judgements=judgements,
-                )
-            done += len(chunk)
-            context.progress(
-                done,
-                total,
-                f"{done} of {total} pairs labelled"
-                + (f"; {skipped} skipped (too long for the model)" if skipped else ""),
-            )
-    finally:
-        if own_backend:
-            backend.close()
-    context.result.update(comparisons=done, skipped=skipped)

@@ -6,12 +6,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.models import Job, JobStatus
+from app.settings import get_settings
 from app.timeutil import utcnow
 
 
@@ -54,35 +57,58 @@ def _heartbeat(engine: Engine, job_id: int, every: float, stop: threading.Event)
             _update(engine, job_id, heartbeat_at=utcnow())
 
 
+def claim_job(
+    session: Session, job_id: int, *, task_id: str | None, lost_after_seconds: float
+) -> bool:
+    """Marks the job running if no worker runs it: one conditional UPDATE, so a message delivered
+    twice starts it once. It takes a queued or lost job, or a running one whose heartbeat is older
+    than `lost_after_seconds` (its worker died before the sweeper noticed). Commits."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} does not exist")
+    now = utcnow()
+    stale = now - timedelta(seconds=lost_after_seconds)
+    waiting = or_(
+        col(Job.status).in_([JobStatus.QUEUED, JobStatus.LOST]),
+        and_(
+            col(Job.status) == JobStatus.RUNNING,
+            or_(col(Job.heartbeat_at).is_(None), col(Job.heartbeat_at) < stale),
+        ),
+    )
+    result = session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.cancel_requested).is_(False), waiting)
+        .values(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            error=None,
+            celery_task_id=task_id,
+            worker=socket.gethostname(),
+            message="started",
+        )
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
 @contextmanager
 def running_job(
     engine: Engine, job_id: int, *, task_id: str | None, heartbeat_seconds: float
 ) -> Iterator[JobContext]:
     """Marks the job running, beats while the body runs, and records how it ended."""
     with Session(engine) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise LookupError(f"job {job_id} does not exist")
-        if job.cancel_requested or job.status not in (
-            JobStatus.QUEUED,
-            JobStatus.RUNNING,
-            JobStatus.LOST,
+        if not claim_job(
+            session,
+            job_id,
+            task_id=task_id,
+            lost_after_seconds=get_settings().JOB_LOST_AFTER_SECONDS,
         ):
-            raise JobSkipped(f"job {job_id} is {job.status}")
+            raise JobSkipped(f"job {job_id} is not waiting for a worker")
+        job = session.get(Job, job_id)
+        assert job is not None
         parameters = dict(job.parameters)
-    now = utcnow()
-    _update(
-        engine,
-        job_id,
-        status=JobStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        finished_at=None,
-        error=None,
-        celery_task_id=task_id,
-        worker=socket.gethostname(),
-        message="started",
-    )
 
     def progress(done: int, total: int | None, message: str) -> None:
         job = _update(

@@ -1,23 +1,19 @@
-"""The reply-pair job: a policy model writes two sampled replies per prompt, stored chunk by chunk.
+"""The reply-pair stage's parts: a policy model writes two sampled replies per prompt of a chunk.
 
 Resumable like generation: prompts that already have a pair for this job are skipped, and the
 database holds at most one pair per job and prompt.
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.models import LanguageModel, ReplyPair
+from app.models import LanguageModel, Prompt, ReplyPair
 from app.prompt_sets import prompt_messages
 from app.specs.feedback import ReplyPairSpec
 from worker.backends.base import Backend, GenerationParams
-from worker.backends.loading import load_backend
-from worker.generation import select_prompts
-from worker.lifecycle import JobContext
 from worker.pipeline.critique_revision import PromptInput, clean_output
 
 
@@ -95,7 +91,32 @@ def pair_config(spec: ReplyPairSpec) -> PairConfig:
     )
 
 
+@dataclass
+class PairInputs:
+    model_id: int
+    prompts: list[PromptInput]
+    config: PairConfig
+
+
+def load_inputs(session: Session, spec: ReplyPairSpec, prompt_ids: Sequence[int]) -> PairInputs:
+    """One chunk's prompts, in the chunk's order."""
+    if session.get(LanguageModel, spec.model_id) is None:
+        raise LookupError(f"model {spec.model_id} does not exist")
+    by_id = {
+        row.id: row for row in session.exec(select(Prompt).where(col(Prompt.id).in_(prompt_ids)))
+    }
+    return PairInputs(
+        model_id=spec.model_id,
+        prompts=[
+            PromptInput(prompt_id=row.id or 0, messages=prompt_messages(row.text, row.context))
+            for row in (by_id[i] for i in prompt_ids if i in by_id)
+        ],
+        config=pair_config(spec),
+    )
+
+
 def store_pairs(session: Session, job_id: int, model_id: int, results: list[PairResult]) -> int:
+    """Adds a chunk's pairs to the session (the caller commits); stored prompts are skipped."""
     stored = set(
         session.exec(
             select(ReplyPair.prompt_id).where(
@@ -119,46 +140,4 @@ def store_pairs(session: Session, job_id: int, model_id: int, results: list[Pair
         )
         for r in fresh
     )
-    try:
-        session.commit()
-    except IntegrityError:
-        # Another try of this job stored the same prompts meanwhile: theirs stand.
-        session.rollback()
-        return 0
     return len(fresh)
-
-
-def run_reply_pairs(engine: Engine, context: JobContext, backend: Backend | None = None) -> None:
-    spec = ReplyPairSpec.from_parameters(context.parameters)
-    chunk_size = spec.chunk_size
-    with Session(engine) as session:
-        prompts = [
-            PromptInput(prompt_id=row.id or 0, messages=prompt_messages(row.text, row.context))
-            for row in select_prompts(session, spec)
-        ]
-        done_ids = set(
-            session.exec(select(ReplyPair.prompt_id).where(ReplyPair.job_id == context.job_id))
-        )
-        model = session.get(LanguageModel, spec.model_id)
-        if model is None:
-            raise LookupError(f"model {spec.model_id} does not exist")
-    total = len(prompts)
-    done = sum(1 for p in prompts if p.prompt_id in done_ids)
-    context.progress(done, total, f"loading {model.name}")
-    config = pair_config(spec)
-    own_backend = backend is None
-    backend = backend or load_backend(model)
-    try:
-        for chunk_index, start in enumerate(range(0, total, chunk_size)):
-            chunk = [p for p in prompts[start : start + chunk_size] if p.prompt_id not in done_ids]
-            if not chunk:
-                continue
-            results = sample_pairs(chunk, backend, config, chunk_index=chunk_index)
-            with Session(engine) as session:
-                store_pairs(session, context.job_id, model.id or 0, results)
-            done += len(chunk)
-            context.progress(done, total, f"{done} of {total} prompts have two replies")
-    finally:
-        if own_backend:
-            backend.close()
-    context.result["pairs"] = done

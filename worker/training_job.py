@@ -1,11 +1,15 @@
-"""The training job: resolves the base model and dataset by id, trains, registers the result."""
+"""The training job: resolves the base model and dataset by id, trains, registers the result.
+
+A later attempt of the same job (the sweeper re-sent a lost one, or someone pressed Resume)
+continues from the latest checkpoint in the job's folder.
+"""
 
 import math
 import threading
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from app.audit import record_event
 from app.models import Dataset, Job, JobMetric, LanguageModel
@@ -13,6 +17,7 @@ from app.settings import get_settings
 from app.specs.training import Method, TrainingJobSpec
 from worker.backends.local_models import resolve_model_folder
 from worker.lifecycle import JobCancelled, JobContext
+from worker.training.checkpoints import remove_checkpoints, resume_point
 from worker.training.run import BaseModelError, train_model
 
 
@@ -39,6 +44,17 @@ class MetricWriter:
                 session.add_all(rows)
                 session.commit()
 
+    def forget_after(self, step: int) -> None:
+        """Drops the metrics an earlier attempt stored after `step`, where this one starts:
+        it reports those steps again, and each step is to be stored once."""
+        with Session(self.engine) as session:
+            session.exec(
+                delete(JobMetric).where(
+                    col(JobMetric.job_id) == self.job_id, col(JobMetric.step) > step
+                )
+            )
+            session.commit()
+
 
 def run_training(engine: Engine, context: JobContext) -> None:
     spec = TrainingJobSpec.from_parameters(context.parameters)
@@ -54,9 +70,21 @@ def run_training(engine: Engine, context: JobContext) -> None:
         # Whoever launched the job owns the model it registers.
         owner_id = job.created_by_id if job is not None else None
         dataset_folder, dataset_name = Path(dataset.folder), dataset.name
+        # What makes a checkpoint in the job's folder this job's, not a stale one's.
+        run = {
+            "job_id": context.job_id,
+            "created_at": job.created_at.isoformat() if job is not None else None,
+            "spec": spec.to_parameters(),
+        }
     if base.backend != "transformers":
         raise BaseModelError(f"{base_name} is served over HTTP; training needs a local model")
-    context.progress(0, None, f"loading {base_name}")
+    output_dir = trained_model_folder(context.job_id)
+    checkpoint = resume_point(output_dir, run)
+    resumed_from = checkpoint.step if checkpoint is not None else 0
+    metrics = MetricWriter(engine, context.job_id)
+    metrics.forget_after(resumed_from)
+    resuming = f"; resuming from step {resumed_from}" if checkpoint is not None else ""
+    context.progress(resumed_from, None, f"loading {base_name}{resuming}")
     try:
         base_folder = resolve_model_folder(base_path, get_settings().DATA_DIR / "models")
     except Exception as exc:
@@ -73,15 +101,15 @@ def run_training(engine: Engine, context: JobContext) -> None:
         except JobCancelled:
             cancel_requested.set()
 
-    output_dir = trained_model_folder(context.job_id)
     outcome = train_model(
         spec,
         base_model_folder=base_folder,
         dataset_folder=dataset_folder,
         output_dir=output_dir,
-        report=MetricWriter(engine, context.job_id),
+        report=metrics,
         should_stop=cancel_requested.is_set,
         progress=progress,
+        resume_from=checkpoint,
     )
     context.result.update(
         output_dir=str(outcome.output_dir),
@@ -90,10 +118,13 @@ def run_training(engine: Engine, context: JobContext) -> None:
         seconds=round(outcome.seconds, 1),
         final_metrics=outcome.final_metrics,
     )
+    if outcome.resumed_from:
+        context.result["resumed_from_step"] = outcome.resumed_from
     if outcome.stopped_early:
+        # The stop saved a checkpoint (MetricsCallback): Resume continues from it.
         raise JobCancelled(
             f"cancelled at step {outcome.steps}; the model at that step is kept in "
-            f"{outcome.output_dir} (not registered)"
+            f"{outcome.output_dir} (not registered); Resume continues from step {outcome.steps}"
         )
     with Session(engine) as session:
         name = spec.output_name or f"{base_name}-{spec.method.value}-{context.job_id}"
@@ -128,6 +159,8 @@ def run_training(engine: Engine, context: JobContext) -> None:
         session.commit()
         context.result["model_id"] = model.id
         context.result["model_name"] = name
+    # Only now: until the model is registered, a lost job still resumes from them.
+    remove_checkpoints(output_dir)
     context.progress(
         outcome.steps, outcome.steps, f"trained {outcome.steps} steps; registered {name}"
     )

@@ -1,6 +1,7 @@
 """SQL tables. Importing this package registers every table on SQLModel.metadata."""
 
 from app.models.audit import AuditEvent
+from app.models.chunks import Chunk, ChunkStatus
 from app.models.constitutions import (
     Constitution,
     ConstitutionVersion,
@@ -17,6 +18,8 @@ from app.models.users import Role, SignInFailure, User, UserSession
 
 __all__ = [
     "AuditEvent",
+    "Chunk",
+    "ChunkStatus",
     "Comparison",
     "Constitution",
     "ConstitutionVersion",

@@ -48,6 +48,8 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    # Times the sweeper sent a lost non-chunked job again (chunks count their own attempts).
+    attempts: int = 0
 
     @property
     def percent(self) -> int | None:

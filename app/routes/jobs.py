@@ -1,27 +1,28 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
+from app.chunks_view import chunk_board
 from app.db import SessionDep
 from app.generation import recent_traces
-from app.ids import PositiveId
-from app.job_records import list_jobs, mark_lost_jobs
+from app.ids import IdOrZero, PositiveId
+from app.job_records import list_jobs
 from app.jobs import RESUMABLE, request_cancel, resume_job
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
-from app.settings import get_settings
 from app.templating import is_htmx, render
-from app.training import metric_curves
+from app.training import Curve, metric_curves, metrics_after
 from app.users import username_of, usernames
 
 router = APIRouter(prefix="/jobs")
 
 
+# Reads are reads: marking a silent job lost is the workers' sweeper's work (worker/), so a
+# page polled every second never takes the write lock the workers need.
 def _load(session: Session, job_id: int) -> Job:
-    mark_lost_jobs(session=session, lost_after_seconds=get_settings().JOB_LOST_AFTER_SECONDS)
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
@@ -30,7 +31,6 @@ def _load(session: Session, job_id: int) -> Job:
 
 @router.get("")
 def jobs(request: Request, session: SessionDep, user: Viewer) -> Response:
-    mark_lost_jobs(session=session, lost_after_seconds=get_settings().JOB_LOST_AFTER_SECONDS)
     rows = list_jobs(session=session)
     names = usernames(session=session, ids={job.created_by_id for job in rows if job.created_by_id})
     return render(request, "jobs/list.html", {"jobs": rows, "names": names})
@@ -46,13 +46,31 @@ def job_page(request: Request, session: SessionDep, user: Viewer, job_id: Positi
     return render(request, "jobs/page.html", context)
 
 
-def _status_context(session: Session, job: Job) -> dict[str, object]:
+def _status_context(
+    session: Session, job: Job, after_metric: int | None = None
+) -> dict[str, object]:
+    """What the status block shows. With `after_metric` (a poll from a page that has the
+    curves up to that metric row) only the newer points are read, for static/curves.js to add."""
+    job_id = job.id or 0
     traces, trace_count = (
-        recent_traces(session=session, job_id=job.id or 0) if job.kind == "generate" else ([], 0)
+        recent_traces(session=session, job_id=job_id) if job.kind == "generate" else ([], 0)
     )
+    curves: list[Curve] = []
+    new_points: dict[str, list[tuple[int, float]]] = {}
+    metric_cursor = 0
+    if job.kind == "train" and after_metric is None:
+        curves, metric_cursor = metric_curves(session=session, job_id=job_id)
+    elif job.kind == "train" and after_metric is not None:
+        new_points, metric_cursor = metrics_after(
+            session=session, job_id=job_id, after_id=after_metric
+        )
     return {
         "job": job,
-        "curves": metric_curves(session=session, job_id=job.id or 0) if job.kind == "train" else [],
+        "curves": curves,
+        "new_points": new_points,
+        "incremental": after_metric is not None,
+        "metric_cursor": metric_cursor,
+        "chunks": chunk_board(session=session, job_id=job_id),
         "traces": traces,
         "trace_count": trace_count,
         "resumable": job.kind in RESUMABLE,
@@ -60,10 +78,17 @@ def _status_context(session: Session, job: Job) -> dict[str, object]:
 
 
 @router.get("/{job_id}/status")
-def job_status(request: Request, session: SessionDep, user: Viewer, job_id: PositiveId) -> Response:
+def job_status(
+    request: Request,
+    session: SessionDep,
+    user: Viewer,
+    job_id: PositiveId,
+    after_metric: Annotated[IdOrZero | None, Query()] = None,
+) -> Response:
     """The progress fragment; it polls itself only while the job is queued or running."""
     job = _load(session, job_id)
-    return render(request, "jobs/page.html", _status_context(session, job), block="status")
+    context = _status_context(session, job, after_metric)
+    return render(request, "jobs/page.html", context, block="status")
 
 
 @router.post("/{job_id}/resume")

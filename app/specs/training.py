@@ -23,6 +23,9 @@ class Method(StrEnum):
 
 MAX_STEPS = 10_000_000
 MAX_OUTPUT_NAME = 200
+# A lost worker costs at most this many steps; a short run (cpu-smoke) never reaches it, and
+# the last step saves none (train_model saves the model itself), so it writes no checkpoint.
+DEFAULT_SAVE_STEPS = 100
 
 
 class TrainingHyperparameters(StageSpec):
@@ -114,11 +117,13 @@ class TrainingHyperparameters(StageSpec):
         description="Each logged step is a point on the job's curves.",
     )
     save_steps: int = Field(
-        0,
+        DEFAULT_SAVE_STEPS,
         ge=0,
         le=MAX_STEPS,
-        title="Save a checkpoint every N steps (0: at the end, or when cancelled)",
-        description="Only the latest checkpoint is kept.",
+        title="Save a checkpoint every N steps (0: only when cancelled)",
+        description=(
+            "A lost or resumed job continues from its latest checkpoint; the last two are kept."
+        ),
     )
     warmup_ratio: float = Field(
         0.0,

@@ -36,9 +36,19 @@ def test_every_job_kind_has_a_registered_task_on_its_queue() -> None:
             "exchange": queue_name,
             "routing_key": queue_name,
         }
-        # Each names a stage that exists (imported here, as the worker does on the first job).
-        assert callable(worker.tasks.load_stage(task_name))
-    assert set(worker.tasks.STAGES) == {task for task, _ in TASKS.values()}
+        # Each names a stage that exists (imported here, as the worker does on the first job),
+        # or plans a chunked run.
+        assert task_name in worker.tasks.PLANNERS or callable(worker.tasks.load_stage(task_name))
+    assert set(worker.tasks.STAGES) | worker.tasks.PLANNERS == {task for task, _ in TASKS.values()}
+    # A chunk task is sent to its job's queue by name, so it has no fixed route.
+    assert "worker.tasks.run_chunk" in worker.tasks.celery_app.tasks
+    assert "worker.tasks.run_chunk" not in conf.task_routes
+
+
+def test_a_worker_lost_mid_task_leaves_its_message_to_be_delivered_again() -> None:
+    import worker.celery_app as worker_app
+
+    assert worker_app.celery_app.conf.task_reject_on_worker_lost is True
 
 
 def test_each_queue_has_its_own_exchange_and_routing_key() -> None:

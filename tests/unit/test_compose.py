@@ -1,5 +1,6 @@
 """docker-compose.yml cannot run here (no Docker engine); check what can be checked without one."""
 
+import argparse
 import re
 import shlex
 import tomllib
@@ -27,12 +28,14 @@ def test_each_app_service_names_a_real_entry_point() -> None:
     assert scripts["cai"] == "app.cli:main"
     from app.cli import build_parser
 
-    for service in ("web", "worker-gpu", "worker-cpu"):
-        command = command_of(service)
-        assert command[0] == "cai", service
+    cai_services = {name for name in SERVICES if command_of_or_none(name)[:1] == ["cai"]}
+    assert {"web", "worker-gpu", "worker-cpu"} <= cai_services
+    for service in cai_services:
         # argparse exits on an unknown sub-command or option.
-        args = build_parser().parse_args(command[1:])
+        args = build_parser().parse_args(command_of(service)[1:])
         assert args.command in {"web", "worker"}, service
+    others = {name for name in SERVICES if command_of_or_none(name)} - cai_services
+    assert others == {"flower"}, "every other command is a `cai` one"
     flower = command_of("flower")
     assert flower[:3] == ["celery", "-A", "worker.celery_app"] and "flower" in flower
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
@@ -45,11 +48,34 @@ def test_each_app_service_names_a_real_entry_point() -> None:
     assert worker.celery_app.celery_app.main == "cai"
 
 
+def command_of_or_none(service: str) -> list[str]:
+    return command_of(service) if "command" in SERVICES[service] else []
+
+
+def worker_args(service: str) -> argparse.Namespace:
+    from app.cli import build_parser
+
+    return build_parser().parse_args(command_of(service)[1:])
+
+
 def test_queues_and_gpu_reservation() -> None:
-    assert "gpu" in command_of("worker-gpu") and "cpu" not in command_of("worker-gpu")
-    assert "cpu" in command_of("worker-cpu")
+    assert worker_args("worker-gpu").queues == "gpu"
+    assert worker_args("worker-cpu").queues == "cpu"
     devices = SERVICES["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["capabilities"] == ["gpu"]
+    # One GPU per replica: `count: all` would give every replica every device.
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_gpu_workers_scale_with_compose_scale() -> None:
+    """`docker compose up --scale worker-gpu=N` refuses a service with a fixed container name
+    and fails on a fixed host port; N workers with one Celery name would be one worker to
+    Flower and to the remote-control commands."""
+    gpu = SERVICES["worker-gpu"]
+    assert "container_name" not in gpu and "ports" not in gpu and "hostname" not in gpu
+    assert "%h" in worker_args("worker-gpu").hostname, "each replica names itself"
+    assert worker_args("worker-gpu").concurrency == 1, "one task at a time per GPU"
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "docker compose up --scale worker-gpu=" in readme
 
 
 def test_app_services_get_the_environment_they_need() -> None:

@@ -89,7 +89,11 @@ def preference_rows() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def dataset_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("dataset")
+    return save_dataset(tmp_path_factory.mktemp("dataset"))
+
+
+def save_dataset(folder: Path) -> Path:
+    """A built dataset's folder: ten SFT and preference rows to train on, two to evaluate."""
     sft, prefs = sft_rows(), preference_rows()
     DatasetDict(
         {
@@ -195,6 +199,8 @@ def test_sft_trains_saves_and_generates(
     stored = json.loads((outcome.output_dir / "training_spec.json").read_text())
     assert TrainingHyperparameters.from_parameters(stored) == tiny_spec(Method.SFT)
     assert recorder.progress[-1][2].startswith("saving model")
+    # The last step writes no checkpoint: the model folder is the final save.
+    assert not (outcome.output_dir / "checkpoints").exists()
 
 
 def test_sft_loss_falls_on_the_reply_only(
@@ -395,7 +401,11 @@ def test_trainer_config_on_cpu(tmp_path: Path) -> None:
     assert config.bf16 is False and config.fp16 is False and config.use_cpu is True
     assert config.beta == 0.1 and config.learning_rate == 5e-7
     assert config.dataloader_num_workers == 0 and config.report_to == []
-    assert config.save_steps == 500 and config.save_total_limit == 1
+    # A long run checkpoints every 100 steps and keeps the last two.
+    assert str(config.save_strategy) in {"steps", "SaveStrategy.STEPS"}
+    assert config.save_steps == 100 and config.save_total_limit == 2
     smoke = trainer_config(preset_spec("cpu-smoke", Method.SFT), tmp_path, device="cpu")
     assert smoke.gradient_checkpointing is False  # TRL's default is True
-    assert str(smoke.save_strategy) in {"no", "SaveStrategy.NO"}
+    assert smoke.max_steps < smoke.save_steps  # cpu-smoke never stops to write a checkpoint
+    never = trainer_config(tiny_spec(Method.SFT, save_steps=0), tmp_path, device="cpu")
+    assert str(never.save_strategy) in {"no", "SaveStrategy.NO"}

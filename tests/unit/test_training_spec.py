@@ -61,7 +61,7 @@ def test_defaults_fill_what_a_job_leaves_out() -> None:
     )
     assert spec.method is Method.SFT and spec.num_train_epochs == 1.0
     assert (spec.beta, spec.use_lora, spec.lora_r, spec.lora_alpha) == (0.1, False, 16, 32)
-    assert (spec.seed, spec.logging_steps, spec.save_steps, spec.warmup_ratio) == (0, 1, 0, 0.0)
+    assert (spec.seed, spec.logging_steps, spec.save_steps, spec.warmup_ratio) == (0, 1, 100, 0.0)
     assert spec.preset == "cpu-smoke" and spec.output_name == ""
     assert not spec.gradient_checkpointing
 

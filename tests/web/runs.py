@@ -9,8 +9,7 @@ from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from app.recipe.documents import ConstitutionDoc, PrincipleDoc
 from worker.backends.fake import FakeBackend
-from worker.generation import run_generation
-from worker.lifecycle import running_job
+from worker.chunk_runner import run_in_process
 
 PRINCIPLES = [
     PrincipleDoc(
@@ -76,7 +75,6 @@ def make_run(
     )
     session.add(job)
     session.commit()
-    with running_job(engine, job.id or 0, task_id=None, heartbeat_seconds=60) as context:
-        run_generation(engine, context, backend=backend or FakeBackend())
+    run_in_process(engine, job.id or 0, backend=backend or FakeBackend())
     session.refresh(job)
     return job

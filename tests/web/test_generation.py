@@ -14,8 +14,7 @@ from app.prompt_sets import store_prompt_set
 from tests.conftest import RecordingQueue, post
 from worker.backends.base import Conversation, Generation, GenerationParams
 from worker.backends.fake import FakeBackend
-from worker.generation import run_generation
-from worker.lifecycle import running_job
+from worker.chunk_runner import run_in_process
 
 
 @pytest.fixture
@@ -142,8 +141,7 @@ def test_a_launch_is_validated_and_queued_on_the_gpu_queue(
 
 
 def run_job(engine: Engine, job_id: int, backend: Any) -> None:
-    with running_job(engine, job_id, task_id=None, heartbeat_seconds=60) as context:
-        run_generation(engine, context, backend=backend)
+    run_in_process(engine, job_id, backend=backend)
 
 
 class FailingAfter(FakeBackend):

@@ -178,7 +178,7 @@ def test_a_preset_fills_every_setting_and_the_job_stores_the_spec(
         author, method="sft", preset="hf-7b", model=str(base.id), dataset=str(dataset.id)
     )
     assert form["gradient_checkpointing"] == "true" and form["logging_steps"] == "10"
-    assert form["warmup_ratio"] == "0.1" and form["save_steps"] == "500"
+    assert form["warmup_ratio"] == "0.1" and form["save_steps"] == "100"
 
     response = post(author, "/training", data={**form, "output_name": "  mine  "})
     assert response.status_code == 303, response.text
@@ -244,3 +244,35 @@ def test_a_crafted_launch_names_every_bad_field_and_queues_nothing(
         assert message in response.text
     assert not queue.sent
     assert session.exec(select(func.count()).select_from(Job)).one() == 0
+
+
+def test_resume_queues_a_stopped_training_job_again_to_continue_from_its_checkpoint(
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
+) -> None:
+    author = make_client(Role.AUTHOR)
+    for status in (JobStatus.FAILED, JobStatus.LOST, JobStatus.CANCELLED):
+        stopped = Job(kind="train", queue="gpu", status=status, parameters={"dataset_id": 1})
+        session.add(stopped)
+        session.commit()
+        page = author.get(f"/jobs/{stopped.id}").text
+        assert f'action="/jobs/{stopped.id}/resume"' in page, status
+
+    cancelled = Job(
+        kind="train",
+        queue="gpu",
+        status=JobStatus.CANCELLED,
+        cancel_requested=True,
+        message="cancelled at step 4; Resume continues from step 4",
+        parameters={"dataset_id": 1},
+    )
+    session.add(cancelled)
+    session.commit()
+    assert post(author, f"/jobs/{cancelled.id}/resume").status_code == 303
+    session.refresh(cancelled)
+    assert cancelled.status == JobStatus.QUEUED and not cancelled.cancel_requested
+    assert queue.sent == [("worker.tasks.run_training", cancelled.id, "gpu")]
+    # Queued again, it cannot be resumed twice.
+    assert post(author, f"/jobs/{cancelled.id}/resume").status_code == 409

@@ -8,6 +8,7 @@ import torch
 from trl import DPOConfig, RewardConfig, SFTConfig
 
 from app.specs.training import Method, TrainingHyperparameters
+from worker.training.checkpoints import KEEP_CHECKPOINTS
 
 
 def use_bf16(device: str) -> bool:
@@ -43,9 +44,10 @@ def trainer_config(
         "bf16": bf16,
         "fp16": False,
         "use_cpu": on_cpu,
+        # A lost or resumed job continues from its latest checkpoint (training/checkpoints.py).
         "save_strategy": "steps" if spec.save_steps > 0 else "no",
         "save_steps": spec.save_steps if spec.save_steps > 0 else 500,
-        "save_total_limit": 1,
+        "save_total_limit": KEEP_CHECKPOINTS,
         "eval_strategy": "no",  # run_model evaluates once at the end instead
         "report_to": [],
         # Worker processes cannot start data-loader processes inside a Celery prefork child.

@@ -1,7 +1,8 @@
 """One training run: load the base model, train with TRL, save a plain model folder.
 
 The caller (the Celery task, a CLI, a test) injects three callbacks: `report` for metrics,
-`should_stop` polled after each step, and `progress(step, total, message)`.
+`should_stop` polled after each step, and `progress(step, total, message)`; and, to continue an
+earlier attempt, the checkpoint to resume from (worker/training/checkpoints.py).
 """
 
 import copy
@@ -35,6 +36,7 @@ from worker.training.callbacks import (
     TrainingDiverged,
     numeric_metrics,
 )
+from worker.training.checkpoints import CHECKPOINTS, Checkpoint, NoFinalCheckpoint
 from worker.training.data import TrainingInputError, load_training_split
 from worker.training.presets import trainer_config, use_bf16
 
@@ -51,7 +53,6 @@ __all__ = [
 Progress = Callable[[int, int, str], None]
 LOG_FILE = "training_log.jsonl"
 SPEC_FILE = "training_spec.json"
-CHECKPOINTS = "checkpoints"
 
 
 class BaseModelError(Exception):
@@ -70,6 +71,7 @@ class TrainingOutcome:
     final_metrics: dict[str, float]
     train_rows: int
     seconds: float
+    resumed_from: int = 0  # the checkpoint's step this attempt continued from; 0: from the start
 
 
 def training_device() -> str:
@@ -157,7 +159,8 @@ def build_trainer(
         "train_dataset": train_rows,
         "eval_dataset": eval_rows,
         "processing_class": tokenizer,
-        "callbacks": [callback],
+        # NoFinalCheckpoint first: a stop on the last step still saves (MetricsCallback).
+        "callbacks": [NoFinalCheckpoint(), callback],
         "peft_config": peft_config,
     }
     if spec.method is Method.SFT:
@@ -179,8 +182,12 @@ def train_model(
     report: MetricsReport,
     should_stop: Callable[[], bool],
     progress: Progress,
+    resume_from: Checkpoint | None = None,
 ) -> TrainingOutcome:
     """Trains `spec.method` on the dataset folder and saves a plain model into `output_dir`.
+
+    With `resume_from` (a checkpoint of this same run) the model, optimizer, schedule and data
+    order continue from that step, so the steps after it are reported again, not the ones before.
 
     Raises BaseModelError, TrainingInputError, TrainingDiverged or TrainingOutOfMemory; the
     last two after writing training_log.jsonl.
@@ -197,8 +204,12 @@ def train_model(
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / SPEC_FILE).write_text(json.dumps(spec.to_parameters(), indent=2) + "\n")
 
+    training = f"{spec.method.value} training"
+    if resume_from is not None:
+        training += f" (resumed from step {resume_from.step})"
+
     def step_progress(step: int, total: int) -> None:
-        progress(step, total, f"{spec.method.value} training: step {step} of {total}")
+        progress(step, total, f"{training}: step {step} of {total}")
 
     callback = MetricsCallback(report, should_stop, step_progress)
     try:
@@ -227,9 +238,17 @@ def train_model(
             f"dataset {dataset_folder}: no training row fits in max_length={spec.max_length} "
             "tokens; raise max_length"
         )
-    progress(0, spec.max_steps if spec.max_steps > 0 else 0, f"{spec.method.value} training")
+    total = spec.max_steps if spec.max_steps > 0 else 0
+    if resume_from is None:
+        progress(0, total, training)
+    else:
+        progress(
+            resume_from.step,
+            total,
+            f"{spec.method.value} training: resuming from step {resume_from.step}",
+        )
     try:
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume_from.path) if resume_from else None)
         if _row_count(trainer.eval_dataset) > 0 and not callback.stopped:
             progress(trainer.state.global_step, trainer.state.max_steps, "evaluating")
             trainer.evaluate()
@@ -253,6 +272,7 @@ def train_model(
         final_metrics=final_metrics(trainer.state.log_history),
         train_rows=rows,
         seconds=time.monotonic() - started,
+        resumed_from=resume_from.step if resume_from else 0,
     )
 
 
