@@ -14,6 +14,10 @@ class GenerationParams:
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
+    # 0: no top-k cut. Both from the model's generation_config.json where it has them.
+    top_k: int = 0
+    # 1.0: none; above 1 discourages repeating tokens (small models fall into loops).
+    repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     # Seeds the sampler for this call, so a run can be reproduced on the same backend.
     seed: int | None = None
