@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, update
+from sqlalchemy import Float, case, cast, exists, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -51,9 +51,8 @@ def plan_chunks(session: Session, job: Job, item_ids: Sequence[int], size: int) 
     fresh = [item for item in item_ids if item not in held]
     next_index = max((chunk.index for chunk in chunks), default=-1) + 1
     for offset, start in enumerate(range(0, len(fresh), size)):
-        chunk = Chunk(
-            job_id=job.id, index=next_index + offset, item_ids=fresh[start : start + size]
-        )
+        items = fresh[start : start + size]
+        chunk = Chunk(job_id=job.id, index=next_index + offset, item_ids=items, size=len(items))
         session.add(chunk)
         chunks.append(chunk)
     session.flush()
@@ -222,6 +221,7 @@ def requeue_chunk(session: Session, chunk: Chunk, error: str) -> None:
             message=f"retrying: {error}"[:500],
         )
     )
+    _note_progress(session, chunk.id or 0)
     session.commit()
 
 
@@ -296,24 +296,40 @@ class ChunkProgress:
 
 
 def job_chunk_progress(session: Session, job_id: int) -> ChunkProgress:
-    done = running = 0.0
-    total = retried = 0
+    """One aggregate query, not the chunk rows: the page polls it every second, and a run of
+    40,000 prompts has thousands of chunks."""
+    is_running = (col(Chunk.status) == ChunkStatus.RUNNING) & (col(Chunk.steps_total) > 0)
+    running_share = case(
+        (is_running & (col(Chunk.steps_done) >= col(Chunk.steps_total)), col(Chunk.size)),
+        (
+            is_running,
+            cast(col(Chunk.size) * col(Chunk.steps_done), Float) / col(Chunk.steps_total),
+        ),
+        else_=0,
+    )
+    rows = session.execute(
+        sa_select(
+            col(Chunk.status),
+            func.count(),
+            func.sum(col(Chunk.size)),
+            func.sum(case((col(Chunk.attempts) > 1, 1), else_=0)),
+            func.sum(running_share),
+        )
+        .where(col(Chunk.job_id) == job_id)
+        .group_by(Chunk.status)
+    ).all()
     counts = dict.fromkeys(ChunkStatus, 0)
-    for chunk in job_chunks(session, job_id):
-        size = len(chunk.item_ids)
-        total += size
-        counts[chunk.status] += 1
-        retried += chunk.attempts > 1
-        if chunk.status == ChunkStatus.DONE:
-            done += size
-        elif chunk.status == ChunkStatus.RUNNING and chunk.steps_total:
-            running += size * min(1.0, chunk.steps_done / chunk.steps_total)
+    done = total = retried = 0
+    running = 0.0
+    for status, n, size, retries, share in rows:
+        counts[ChunkStatus(status)] = int(n)
+        total += int(size or 0)
+        retried += int(retries or 0)
+        running += float(share or 0)
+        if status == ChunkStatus.DONE:
+            done += int(size or 0)
     return ChunkProgress(
-        items_done=int(done),
-        items_running=running,
-        items_total=total,
-        counts=counts,
-        retried=retried,
+        items_done=done, items_running=running, items_total=total, counts=counts, retried=retried
     )
 
 
@@ -364,6 +380,8 @@ def requeue_expired(session: Session, now: datetime, max_attempts: int) -> list[
                 message=f"re-queued: {lost}"[:500],
             )
         )
+        if _rowcount(won):
+            _note_progress(session, chunk.id or 0)
         session.commit()
         if _rowcount(won):
             session.refresh(chunk)
@@ -404,6 +422,13 @@ def settled_jobs(session: Session) -> list[Job]:
             )
         )
     )
+
+
+def all_chunks_done(session: Session, job_id: int) -> bool:
+    """No chunk of the job is left undone (a cheap test before the job's summary is read)."""
+    not_done = [s for s in ChunkStatus if s != ChunkStatus.DONE]
+    left = session.execute(sa_select(_no_chunk(job_id, not_done))).scalar_one()
+    return bool(left)
 
 
 def has_chunks(session: Session, job_id: int) -> bool:

@@ -55,6 +55,13 @@ def launch_job(
 # Every kind resumes: a chunked run re-plans its undone items, training resumes from a checkpoint.
 RESUMABLE = set(TASKS)
 RESUMABLE_STATUSES = {JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.LOST}
+# What Resume does, by job kind, as the job page says it.
+RESUME_HINTS = {
+    "generate": "It skips the prompts it already stored.",
+    "reply_pairs": "It skips the prompts that have their two replies.",
+    "label_pairs": "It skips the pairs it already labelled.",
+    "train": "It continues from its latest checkpoint (or from the start if it saved none).",
+}
 
 
 def resume_job(*, session: Session, queue: JobQueue, job: Job, user: User) -> Job:

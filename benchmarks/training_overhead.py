@@ -151,9 +151,11 @@ def hand_written_config(spec: TrainingHyperparameters, output_dir: Path) -> SFTC
         "bf16": False,
         "fp16": False,
         "use_cpu": True,
-        "save_strategy": "no",
-        "save_steps": 500,
-        "save_total_limit": 1,
+        # Checkpoints as the app writes them (every save_steps, the last two kept), so that a
+        # lost job resumes: their cost is part of what both sides pay.
+        "save_strategy": "steps" if spec.save_steps > 0 else "no",
+        "save_steps": spec.save_steps if spec.save_steps > 0 else 500,
+        "save_total_limit": 2,
         "eval_strategy": "no",
         "report_to": [],
         "dataloader_num_workers": 0,

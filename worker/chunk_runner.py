@@ -277,8 +277,10 @@ def _run_claimed(
                 if last_try:
                     raise
                 continue
-            result, message = stage.summary(session, chunk.job_id, total)
-            commands.finish_job_if_done(session, chunk.job_id, result, message)
+            # The summary reads every stored item of the run: only the last chunk needs it.
+            if commands.all_chunks_done(session, chunk.job_id):
+                result, message = stage.summary(session, chunk.job_id, total)
+                commands.finish_job_if_done(session, chunk.job_id, result, message)
             return
 
 

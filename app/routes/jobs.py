@@ -10,7 +10,7 @@ from app.db import SessionDep
 from app.generation import recent_traces
 from app.ids import IdOrZero, PositiveId
 from app.job_records import list_jobs
-from app.jobs import RESUMABLE, request_cancel, resume_job
+from app.jobs import RESUMABLE, RESUME_HINTS, request_cancel, resume_job
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
 from app.templating import is_htmx, render
@@ -74,6 +74,7 @@ def _status_context(
         "traces": traces,
         "trace_count": trace_count,
         "resumable": job.kind in RESUMABLE,
+        "resume_hints": RESUME_HINTS,
     }
 
 

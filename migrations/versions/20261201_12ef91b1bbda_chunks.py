@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('job_id', sa.Integer(), nullable=False),
     sa.Column('index', sa.Integer(), nullable=False),
     sa.Column('item_ids', sa.JSON(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False, server_default='0'),
     sa.Column('status', sa.Enum('queued', 'running', 'done', 'failed', 'cancelled', name='chunkstatus', native_enum=False, length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('lease_expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),

@@ -72,6 +72,9 @@ def test_sweep_requeues_an_expired_lease_then_fails_the_job(session: Session) ->
             assert [c.id for c in requeued] == [target]
             chunk = session.get(Chunk, target)
             assert chunk is not None and chunk.status == ChunkStatus.QUEUED
+            # The job's message counts it as waiting again, not as running.
+            session.refresh(job)
+            assert job.message == "0 of 2 chunks done", job.message
     session.expire_all()
     chunk, job_row = session.get(Chunk, target), session.get(Job, job.id)
     assert chunk is not None and chunk.status == ChunkStatus.FAILED

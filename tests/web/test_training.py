@@ -259,6 +259,7 @@ def test_resume_queues_a_stopped_training_job_again_to_continue_from_its_checkpo
         session.commit()
         page = author.get(f"/jobs/{stopped.id}").text
         assert f'action="/jobs/{stopped.id}/resume"' in page, status
+        assert "continues from its latest checkpoint" in page, status
 
     cancelled = Job(
         kind="train",
