@@ -6,11 +6,10 @@ winner, and a redelivered message for a chunk that is running or done changes no
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Float, case, cast, exists, func, update
+from sqlalchemy import case, exists, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -20,7 +19,7 @@ from app.timeutil import utcnow
 UNDONE = (ChunkStatus.QUEUED, ChunkStatus.RUNNING)
 
 
-def _rowcount(result: Any) -> int:
+def rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -82,10 +81,10 @@ def claim_chunk(session: Session, chunk_id: int, worker: str, lease_seconds: flo
             message="started",
         )
     )
-    if _rowcount(result) == 0:
+    if rowcount(result) == 0:
         session.commit()
         return None
-    _note_progress(session, chunk_id)
+    note_progress(session, chunk_id)
     session.commit()
     chunk = session.get(Chunk, chunk_id)
     if chunk is not None:
@@ -106,7 +105,7 @@ def extend_lease(session: Session, chunk: Chunk, lease_seconds: float, **values:
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), **values)
     )
     session.commit()
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 def finish_chunk(session: Session, chunk: Chunk, *, seconds: float, message: str = "") -> bool:
@@ -124,7 +123,7 @@ def finish_chunk(session: Session, chunk: Chunk, *, seconds: float, message: str
             message=message[:500],
         )
     )
-    if _rowcount(result) == 0:
+    if rowcount(result) == 0:
         return False
     session.exec(
         update(Job)
@@ -157,7 +156,7 @@ def chunks_message(session: Session, job_id: int) -> str:
     return " · ".join(parts)
 
 
-def _note_progress(session: Session, chunk_id: int) -> None:
+def note_progress(session: Session, chunk_id: int) -> None:
     """Writes the chunk count message on the chunk's job while it runs (the caller commits)."""
     job_id = session.execute(
         sa_select(col(Chunk.job_id)).where(col(Chunk.id) == chunk_id)
@@ -169,13 +168,13 @@ def _note_progress(session: Session, chunk_id: int) -> None:
     )
 
 
-def _end_job(session: Session, job_id: int, status: JobStatus, **values: Any) -> bool:
+def end_job(session: Session, job_id: int, status: JobStatus, **values: Any) -> bool:
     result = session.exec(
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.RUNNING)
         .values(status=status, finished_at=utcnow(), **values)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 def cancel_queued_chunks(session: Session, job_id: int) -> int:
@@ -185,7 +184,7 @@ def cancel_queued_chunks(session: Session, job_id: int) -> int:
         .where(col(Chunk.job_id) == job_id, col(Chunk.status) == ChunkStatus.QUEUED)
         .values(status=ChunkStatus.CANCELLED, finished_at=utcnow(), message="cancelled")
     )
-    return _rowcount(result)
+    return rowcount(result)
 
 
 def fail_chunk(session: Session, chunk: Chunk, error: str) -> bool:
@@ -203,7 +202,7 @@ def fail_chunk(session: Session, chunk: Chunk, error: str) -> bool:
         )
     )
     cancel_queued_chunks(session, chunk.job_id)
-    ended = _end_job(session, chunk.job_id, JobStatus.FAILED, error=error, message=error[:500])
+    ended = end_job(session, chunk.job_id, JobStatus.FAILED, error=error, message=error[:500])
     session.commit()
     return ended
 
@@ -221,7 +220,7 @@ def requeue_chunk(session: Session, chunk: Chunk, error: str) -> None:
             message=f"retrying: {error}"[:500],
         )
     )
-    _note_progress(session, chunk.id or 0)
+    note_progress(session, chunk.id or 0)
     session.commit()
 
 
@@ -261,7 +260,7 @@ def finish_job_if_done(
         .values(**values)
     )
     session.commit()
-    return _rowcount(outcome) == 1
+    return rowcount(outcome) == 1
 
 
 def cancel_job_if_stopped(session: Session, job_id: int) -> bool:
@@ -277,151 +276,7 @@ def cancel_job_if_stopped(session: Session, job_id: int) -> bool:
         .values(status=JobStatus.CANCELLED, finished_at=utcnow(), message="cancelled")
     )
     session.commit()
-    return _rowcount(outcome) == 1
-
-
-@dataclass(frozen=True)
-class ChunkProgress:
-    """A run's progress in items: done chunks, plus the share of each running chunk's steps."""
-
-    items_done: int
-    items_running: float
-    items_total: int
-    counts: dict[ChunkStatus, int] = field(default_factory=dict)
-    retried: int = 0
-
-    @property
-    def done(self) -> int:
-        return self.items_done + int(self.items_running)
-
-
-def job_chunk_progress(session: Session, job_id: int) -> ChunkProgress:
-    """One aggregate query, not the chunk rows: the page polls it every second, and a run of
-    40,000 prompts has thousands of chunks."""
-    is_running = (col(Chunk.status) == ChunkStatus.RUNNING) & (col(Chunk.steps_total) > 0)
-    running_share = case(
-        (is_running & (col(Chunk.steps_done) >= col(Chunk.steps_total)), col(Chunk.size)),
-        (
-            is_running,
-            cast(col(Chunk.size) * col(Chunk.steps_done), Float) / col(Chunk.steps_total),
-        ),
-        else_=0,
-    )
-    rows = session.execute(
-        sa_select(
-            col(Chunk.status),
-            func.count(),
-            func.sum(col(Chunk.size)),
-            func.sum(case((col(Chunk.attempts) > 1, 1), else_=0)),
-            func.sum(running_share),
-        )
-        .where(col(Chunk.job_id) == job_id)
-        .group_by(Chunk.status)
-    ).all()
-    counts = dict.fromkeys(ChunkStatus, 0)
-    done = total = retried = 0
-    running = 0.0
-    for status, n, size, retries, share in rows:
-        counts[ChunkStatus(status)] = int(n)
-        total += int(size or 0)
-        retried += int(retries or 0)
-        running += float(share or 0)
-        if status == ChunkStatus.DONE:
-            done += int(size or 0)
-    return ChunkProgress(
-        items_done=done, items_running=running, items_total=total, counts=counts, retried=retried
-    )
-
-
-def expired_chunks(session: Session, now: datetime) -> list[Chunk]:
-    return list(
-        session.exec(
-            select(Chunk).where(
-                Chunk.status == ChunkStatus.RUNNING, col(Chunk.lease_expires_at) < now
-            )
-        )
-    )
-
-
-def requeue_expired(session: Session, now: datetime, max_attempts: int) -> list[Chunk]:
-    """Running chunks whose lease ran out (their worker died) are queued again, or, after
-    `max_attempts` claims, failed with their job. Returns the re-queued ones. Commits."""
-    requeued = []
-    for chunk in expired_chunks(session, now):
-        lost = f"worker {chunk.worker} stopped renewing its lease (attempt {chunk.attempts})"
-        if chunk.attempts >= max_attempts:
-            error = f"chunk {chunk.index} failed after {chunk.attempts} attempts: {lost}"
-            won = session.exec(
-                update(Chunk)
-                .where(
-                    col(Chunk.id) == chunk.id,
-                    col(Chunk.status) == ChunkStatus.RUNNING,
-                    col(Chunk.lease_expires_at) < now,
-                )
-                .values(status=ChunkStatus.FAILED, finished_at=now, error=error, message=lost)
-            )
-            if _rowcount(won):
-                cancel_queued_chunks(session, chunk.job_id)
-                _end_job(session, chunk.job_id, JobStatus.FAILED, error=error, message=error[:500])
-            session.commit()
-            continue
-        won = session.exec(
-            update(Chunk)
-            .where(
-                col(Chunk.id) == chunk.id,
-                col(Chunk.status) == ChunkStatus.RUNNING,
-                col(Chunk.lease_expires_at) < now,
-            )
-            .values(
-                status=ChunkStatus.QUEUED,
-                lease_expires_at=None,
-                celery_task_id=None,
-                error=lost,
-                message=f"re-queued: {lost}"[:500],
-            )
-        )
-        if _rowcount(won):
-            _note_progress(session, chunk.id or 0)
-        session.commit()
-        if _rowcount(won):
-            session.refresh(chunk)
-            requeued.append(chunk)
-    return requeued
-
-
-def unsent_chunks(session: Session) -> list[tuple[Chunk, str]]:
-    """Queued chunks of running jobs that no message carries (a send failed), with their queue."""
-    rows = session.exec(
-        select(Chunk, Job.queue)
-        .join(Job, col(Job.id) == Chunk.job_id)
-        .where(
-            Chunk.status == ChunkStatus.QUEUED,
-            col(Chunk.celery_task_id).is_(None),
-            Job.status == JobStatus.RUNNING,
-            col(Job.cancel_requested).is_(False),
-        )
-    ).all()
-    return [(chunk, queue) for chunk, queue in rows]
-
-
-def settled_jobs(session: Session) -> list[Job]:
-    """Running chunked jobs with no chunk left running: all done (their finisher died or lost
-    the database between storing its chunk and ending the job), or cancelled and stopped."""
-    chunked = exists().where(col(Chunk.job_id) == Job.id)
-    open_chunk = exists().where(
-        col(Chunk.job_id) == Job.id, col(Chunk.status) == ChunkStatus.RUNNING
-    )
-    not_done = exists().where(col(Chunk.job_id) == Job.id, col(Chunk.status) != ChunkStatus.DONE)
-    return list(
-        session.exec(
-            select(Job).where(
-                col(Job.status) == JobStatus.RUNNING,
-                chunked,
-                ~open_chunk,
-                (col(Job.cancel_requested).is_(True)) | ~not_done,
-            )
-        )
-    )
+    return rowcount(outcome) == 1
 
 
 def all_chunks_done(session: Session, job_id: int) -> bool:

@@ -25,6 +25,7 @@ from sqlalchemy import exists, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from app import chunk_recovery as recovery
 from app import chunks as commands
 from app.celery_config import TASKS
 from app.models import Chunk, Job, JobStatus
@@ -54,12 +55,12 @@ def sweep_once(
     now = now or utcnow()
     sweep = Sweep()
     with Session(engine) as session:
-        for chunk in commands.requeue_expired(session, now, settings.CHUNK_MAX_ATTEMPTS):
+        for chunk in recovery.requeue_expired(session, now, settings.CHUNK_MAX_ATTEMPTS):
             job = session.get(Job, chunk.job_id)
             if job is not None:
                 _send_chunk(session, send, chunk, job.queue)
                 sweep.requeued += 1
-        for chunk, queue in commands.unsent_chunks(session):
+        for chunk, queue in recovery.unsent_chunks(session):
             _send_chunk(session, send, chunk, queue)
             sweep.resent_chunks += 1
         lost, failed = _lost_jobs(session, now, settings)
@@ -85,7 +86,7 @@ def sweep_once(
 def _settle(session: Session) -> int:
     """Ends the running chunked jobs whose chunks have all ended; returns how many it ended."""
     ended = 0
-    for job in commands.settled_jobs(session):
+    for job in recovery.settled_jobs(session):
         assert job.id is not None
         if job.cancel_requested:
             ended += commands.cancel_job_if_stopped(session, job.id)

@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from app import chunks
+from app import chunk_recovery, chunks, chunks_view
 from app.models import Chunk, ChunkStatus, Job, JobStatus
 from app.settings import get_settings
 from app.timeutil import utcnow
@@ -67,7 +67,7 @@ def test_sweep_requeues_an_expired_lease_then_fails_the_job(session: Session) ->
         claimed = chunks.claim_chunk(session, target, f"w{attempt}", 1)
         assert claimed is not None and claimed.attempts == attempt
         later = utcnow() + timedelta(seconds=5)
-        requeued = chunks.requeue_expired(session, later, max_attempts)
+        requeued = chunk_recovery.requeue_expired(session, later, max_attempts)
         if attempt < max_attempts:
             assert [c.id for c in requeued] == [target]
             chunk = session.get(Chunk, target)
@@ -89,7 +89,7 @@ def test_a_live_lease_is_left_alone(session: Session) -> None:
     job = running_job_with_chunks(session, [1], 1)
     claimed = chunks.claim_chunk(session, chunk_id(session, job, 0), "w", 60)
     assert claimed is not None
-    assert chunks.requeue_expired(session, utcnow(), 3) == []
+    assert chunk_recovery.requeue_expired(session, utcnow(), 3) == []
     assert chunks.extend_lease(session, claimed, 60, steps_done=1)
 
 
@@ -120,7 +120,7 @@ def test_progress_sums_done_chunks_and_steps_inside_running_ones(session: Sessio
     chunks.finish_chunk(session, done, seconds=1.0)
     session.commit()
     chunks.extend_lease(session, running, 60, steps_done=1, steps_total=2)
-    progress = chunks.job_chunk_progress(session, job.id or 0)
+    progress = chunks_view.job_chunk_progress(session, job.id or 0)
     assert (progress.items_done, progress.items_running, progress.items_total) == (4, 2.0, 8)
     assert progress.done == 6 and progress.counts[ChunkStatus.RUNNING] == 1
 
