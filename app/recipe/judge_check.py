@@ -34,9 +34,7 @@ class JudgeCheck:
         return row[self.classes.index(label)] / total if total else None
 
 
-def confusion_matrix(
-    pairs: Sequence[tuple[str, str]], classes: Sequence[str]
-) -> list[list[int]]:
+def confusion_matrix(pairs: Sequence[tuple[str, str]], classes: Sequence[str]) -> list[list[int]]:
     """Counts of (people's class, judge's class) pairs, rows people, columns the judge.
 
     ValueError for a label not in `classes`, so a typo cannot vanish from the counts."""
