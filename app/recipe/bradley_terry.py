@@ -1,4 +1,4 @@
-"""Bradley–Terry strengths fitted by maximum likelihood to soft pairwise outcomes.
+"""Bradley-Terry strengths fitted by maximum likelihood to soft pairwise outcomes.
 
 A comparison says how likely the judge found it that model a's reply beats model b's on one
 prompt, p in [0, 1] (both orders averaged, so a tie is 0.5). The model is

@@ -1,4 +1,4 @@
-"""Ratings of models from judged comparisons: Bradley–Terry on the Elo scale, with intervals
+"""Ratings of models from judged comparisons: Bradley-Terry on the Elo scale, with intervals
 from a bootstrap over prompts, and the observed win-rate matrix.
 
 The bootstrap resamples prompts, not comparisons: every comparison of a drawn prompt comes with
@@ -139,7 +139,7 @@ def rate_models(
     anchor: str | None = None,
     centre: float = ELO_CENTRE,
 ) -> RatingTable:
-    """Bradley–Terry ratings on the Elo scale with bootstrap intervals over prompts.
+    """Bradley-Terry ratings on the Elo scale with bootstrap intervals over prompts.
 
     The reference: the models' mean rating is `centre`, or, with `anchor`, that model's rating
     is `centre` in the fit and in every replicate (its interval is then the single point, and

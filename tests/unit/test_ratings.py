@@ -1,4 +1,4 @@
-"""Bradley–Terry ratings on soft outcomes, their bootstrap intervals, and the win-rate matrix."""
+"""Bradley-Terry ratings on soft outcomes, their bootstrap intervals, and the win-rate matrix."""
 
 import math
 
