@@ -145,3 +145,20 @@ def test_the_published_xstest_files_read_whole(shared_data: Callable[[str], Path
         RefusalClass.PARTLY_REFUSES: 27,
     }
     assert all(len(r.annotations) == 2 for r in rows)
+
+
+def test_the_import_spec_takes_a_purpose_and_refuses_one_for_xstest() -> None:
+    from app.specs.base import SpecError
+    from app.specs.imports import PromptImportSpec, suite_set_name
+
+    base = {"name": "s", "format": "text", "path": "/tmp/u", "filename": "u.txt"}
+    # A job row stored before suites existed has no purpose, and a blank form box is none.
+    assert PromptImportSpec.from_parameters(base).purpose is None
+    assert PromptImportSpec.from_parameters({**base, "purpose": ""}).purpose is None
+    spec = PromptImportSpec.from_parameters({**base, "purpose": "red-team"})
+    assert spec.purpose is SuitePurpose.RED_TEAM and spec.to_parameters()["purpose"] == "red-team"
+    with pytest.raises(SpecError, match="purpose"):
+        PromptImportSpec.from_parameters({**base, "purpose": "jailbreak"})
+    with pytest.raises(SpecError, match="from its label"):
+        PromptImportSpec.from_parameters({**base, "format": "xstest", "purpose": "helpful"})
+    assert suite_set_name("X", SuitePurpose.OVER_REFUSAL) == "X · over-refusal"
