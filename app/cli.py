@@ -15,6 +15,7 @@ def init() -> None:
     from app.bootstrap import (
         ensure_default_constitution,
         ensure_example_prompts,
+        ensure_example_suites,
         ensure_first_admin,
     )
     from app.celery_config import declare_broker_queues
@@ -37,6 +38,7 @@ def init() -> None:
                 flush=True,
             )
         ensure_example_prompts(session=session)
+        ensure_example_suites(session=session)
         ensure_default_constitution(session=session)
         ensure_default_model(session=session)
 

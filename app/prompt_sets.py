@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 from app.audit import record_event
 from app.models import Prompt, PromptSet, Trace, User
 from app.prompt_files import ParsedPrompt, prompt_hash
+from app.recipe.evaluation import SuitePurpose
 from app.text_search import contains
 
 
@@ -32,9 +33,11 @@ def store_prompt_set(
     duplicates_dropped: int = 0,
     created_by_id: int | None = None,
     import_job_id: int | None = None,
+    purpose: SuitePurpose | None = None,
 ) -> PromptSet:
     """Adds the set and its prompts to the caller's transaction; the caller commits."""
     prompt_set = PromptSet(
+        purpose=purpose,
         name=name,
         description=description,
         source=source,
@@ -144,6 +147,8 @@ def sample_prompt_set(
             for p in prompts
         ],
         created_by_id=user.id if user else None,
+        # A sample of a suite tests what the suite tests.
+        purpose=source.purpose,
     )
     sample.parent_id = source.id
     sample.sample_seed = seed

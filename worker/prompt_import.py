@@ -6,10 +6,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.audit import record_event
-from app.prompt_files import PromptFileError, drop_duplicates, parse_prompt_file
+from app.prompt_files import (
+    ParsedPrompt,
+    PromptFileError,
+    PromptFormat,
+    drop_duplicates,
+    parse_prompt_file,
+    split_by_purpose,
+)
 from app.prompt_sets import store_prompt_set
+from app.recipe.evaluation import SuitePurpose
 from app.specs.base import SpecError
-from app.specs.imports import PromptImportSpec
+from app.specs.imports import PromptImportSpec, suite_set_name
 from app.upload_store import remove_upload, upload_byte_limit
 from worker.lifecycle import JobContext
 
@@ -29,6 +37,19 @@ def import_prompts(engine: Engine, context: JobContext) -> None:
         remove_upload(spec.path)
 
 
+def _suites(
+    spec: PromptImportSpec, parsed: list[ParsedPrompt]
+) -> list[tuple[str, SuitePurpose | None, list[ParsedPrompt]]]:
+    """(name, purpose, prompts) of each set to store: one, or for an XSTest file one per
+    purpose its labels give."""
+    if spec.format is PromptFormat.XSTEST:
+        return [
+            (suite_set_name(spec.name, purpose), purpose, prompts)
+            for purpose, prompts in split_by_purpose(parsed).items()
+        ]
+    return [(spec.name, spec.purpose, parsed)]
+
+
 def _import_prompts(engine: Engine, context: JobContext, spec: PromptImportSpec) -> None:
     context.progress(0, None, f"reading {spec.filename}")
     try:
@@ -36,36 +57,43 @@ def _import_prompts(engine: Engine, context: JobContext, spec: PromptImportSpec)
     except PromptFileError as exc:
         # The job's error names the user's file, not the server's copy.
         raise ValueError(f"{spec.filename}: {exc}") from None
-    prompts, dropped = drop_duplicates(parsed)
+    sets = [
+        (name, purpose, *drop_duplicates(prompts))
+        for name, purpose, prompts in _suites(spec, parsed)
+    ]
+    kept = sum(len(prompts) for _, _, prompts, _ in sets)
+    dropped = sum(dropped for *_, dropped in sets)
     # SQLite lets one connection write at a time, so progress is reported before the one
-    # transaction that stores the set, not from inside it.
-    context.progress(
-        0, len(prompts), f"storing {len(prompts)} prompts ({dropped} duplicates dropped)"
-    )
+    # transaction that stores the sets, not from inside it.
+    context.progress(0, kept, f"storing {kept} prompts ({dropped} duplicates dropped)")
     with Session(engine) as session:
-        prompt_set = store_prompt_set(
-            session=session,
-            name=spec.name,
-            description=spec.description,
-            source=spec.filename,
-            source_format=spec.format.value,
-            prompts=prompts,
-            duplicates_dropped=dropped,
-            created_by_id=spec.user_id,
-            import_job_id=context.job_id,
-        )
-        record_event(
-            session=session,
-            actor=spec.user_id,
-            action="prompt_set.import",
-            object_type="prompt_set",
-            object_id=prompt_set.id,
-            job_id=context.job_id,
-            prompts=len(prompts),
-            duplicates_dropped=dropped,
-        )
+        ids = []
+        for name, purpose, prompts, set_dropped in sets:
+            prompt_set = store_prompt_set(
+                session=session,
+                name=name,
+                description=spec.description,
+                source=spec.filename,
+                source_format=spec.format.value,
+                prompts=prompts,
+                duplicates_dropped=set_dropped,
+                created_by_id=spec.user_id,
+                import_job_id=context.job_id,
+                purpose=purpose,
+            )
+            record_event(
+                session=session,
+                actor=spec.user_id,
+                action="prompt_set.import",
+                object_type="prompt_set",
+                object_id=prompt_set.id,
+                job_id=context.job_id,
+                prompts=len(prompts),
+                duplicates_dropped=set_dropped,
+                purpose=purpose.value if purpose else None,
+            )
+            ids.append(prompt_set.id)
         session.commit()
-        context.result["prompt_set_id"] = prompt_set.id
-    context.progress(
-        len(prompts), len(prompts), f"imported {len(prompts)} prompts, {dropped} duplicates dropped"
-    )
+        context.result["prompt_set_id"] = ids[0]
+        context.result["prompt_set_ids"] = ids
+    context.progress(kept, kept, f"imported {kept} prompts, {dropped} duplicates dropped")

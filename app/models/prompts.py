@@ -4,6 +4,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from app.models.columns import enum_column_type
+from app.recipe.evaluation import SuitePurpose
 from app.timeutil import utcnow
 
 
@@ -13,13 +15,18 @@ class PromptSet(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200, index=True)
     description: str = Field(default="", max_length=2000)
-    # Where the prompts came from: the uploaded file's name, "built-in", or "sample".
+    # Where the prompts came from: the uploaded file's name, "built-in" (the example set),
+    # "built-in suite" (the example evaluation suites), or "sample".
     source: str = Field(default="", max_length=500)
     source_format: str = Field(default="", max_length=16)
     prompt_count: int = 0
     duplicates_dropped: int = 0
     parent_id: int | None = Field(default=None, foreign_key="prompt_set.id")
     sample_seed: int | None = None
+    # Set when the set is an evaluation suite: what its prompts test (None: not a suite).
+    purpose: SuitePurpose | None = Field(
+        default=None, sa_type=enum_column_type(SuitePurpose), nullable=True
+    )
     import_job_id: int | None = Field(default=None, foreign_key="job.id")
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)

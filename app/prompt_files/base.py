@@ -17,6 +17,8 @@ class PromptFormat(StrEnum):
     JSONL = "jsonl"  # JSON lines, the prompt in `ImportSpec.field` (dotted paths allowed)
     CSV = "csv"  # CSV with a header row, the prompt in `ImportSpec.column`
     TEXT = "text"  # one prompt per line, blank lines skipped
+    # XSTest's prompt CSV (id, prompt, type, label, ...): the label makes two suites
+    XSTEST = "xstest"
 
 
 @dataclass(frozen=True)

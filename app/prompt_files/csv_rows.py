@@ -30,7 +30,9 @@ def _sniff_delimiter(header_line: str) -> str:
     return ","
 
 
-def parse_csv(path: Path, column: str, max_bytes: int | None) -> Iterator[ParsedPrompt]:
+def read_csv_rows(path: Path, max_bytes: int | None) -> Iterator[tuple[int, list[str]]]:
+    """Every non-blank row, the header first, with the line it starts on (a quoted field may
+    span lines). The delimiter is sniffed from the header; a broken quote names its line."""
     lines = read_text_lines(path, max_bytes=max_bytes)
     first: list[tuple[int, str]] = []
     for number, text in lines:
@@ -50,8 +52,6 @@ def parse_csv(path: Path, column: str, max_bytes: int | None) -> Iterator[Parsed
 
     # strict: an unclosed quote is an error rather than the rest of the file as one prompt.
     reader = csv.reader(feed(), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    index = 0
     consumed = 0
     while True:
         start = consumed + 1
@@ -62,8 +62,14 @@ def parse_csv(path: Path, column: str, max_bytes: int | None) -> Iterator[Parsed
         except csv.Error as err:
             raise PromptFileError(f"not valid CSV ({err})", start) from err
         consumed = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
+        if any(cell.strip() for cell in row):
+            yield start, row
+
+
+def parse_csv(path: Path, column: str, max_bytes: int | None) -> Iterator[ParsedPrompt]:
+    header: list[str] | None = None
+    index = 0
+    for start, row in read_csv_rows(path, max_bytes):
         if header is None:
             header = row
             found = _find_column(header, column)

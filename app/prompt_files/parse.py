@@ -10,6 +10,7 @@ from app.prompt_files.csv_rows import parse_csv
 from app.prompt_files.hh_rlhf import parse_hh
 from app.prompt_files.json_lines import parse_jsonl
 from app.prompt_files.lines import read_text_lines
+from app.prompt_files.xstest import parse_xstest_prompts
 
 
 def _parse_text(path: Path, max_bytes: int | None) -> Iterator[ParsedPrompt]:
@@ -34,6 +35,8 @@ def _prompts(path: Path, spec: ImportSpec, max_bytes: int | None) -> Iterator[Pa
         if not spec.column:
             raise PromptFileError("the CSV format needs the name of the prompt column")
         return parse_csv(path, spec.column, max_bytes)
+    if fmt is PromptFormat.XSTEST:
+        return parse_xstest_prompts(path, max_bytes)
     return _parse_text(path, max_bytes)
 
 

@@ -20,8 +20,14 @@ from app.prompt_sets import (
     search_prompts,
 )
 from app.queue import JobQueue, get_job_queue
+from app.recipe.evaluation import SuitePurpose
 from app.settings import get_settings
-from app.specs.imports import MAX_NAME_CHARS, PromptImportSpec
+from app.specs.imports import (
+    MAX_NAME_CHARS,
+    MAX_XSTEST_NAME_CHARS,
+    XSTEST_PURPOSE_MESSAGE,
+    PromptImportSpec,
+)
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit
 from app.uploads import save_upload, upload_error
@@ -34,7 +40,9 @@ FORMAT_LABELS = {
     PromptFormat.JSONL: "JSON lines, prompt in a field",
     PromptFormat.CSV: "CSV, prompt in a column",
     PromptFormat.TEXT: "Plain text, one prompt per line",
+    PromptFormat.XSTEST: "XSTest prompts CSV (two suites, from the label column)",
 }
+PURPOSES = {purpose.value: f"{purpose.label}: {purpose.description}" for purpose in SuitePurpose}
 
 
 @router.get("")
@@ -45,7 +53,12 @@ def prompt_sets(request: Request, session: SessionDep, user: Viewer) -> Response
 def _import_form(
     request: Request, form: dict[str, str], errors: dict[str, str] | None = None
 ) -> Response:
-    context = {"form": form, "errors": errors or {}, "formats": FORMAT_LABELS}
+    context = {
+        "form": form,
+        "errors": errors or {},
+        "formats": FORMAT_LABELS,
+        "purposes": PURPOSES,
+    }
     return render(request, "prompt_sets/import.html", context, status_code=400 if errors else 200)
 
 
@@ -57,8 +70,10 @@ def import_form(
     format: str = "hh-rlhf",
     field: str = "",
     column: str = "",
+    purpose: str = "",
 ) -> Response:
-    return _import_form(request, {"name": name, "format": format, "field": field, "column": column})
+    form = {"name": name, "format": format, "field": field, "column": column, "purpose": purpose}
+    return _import_form(request, form)
 
 
 @router.post("/import")
@@ -73,6 +88,7 @@ def import_prompt_set(
     field: Annotated[str, Form()] = "",
     column: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
+    purpose: Annotated[str, Form()] = "",
 ) -> Response:
     form = {
         "name": name.strip(),
@@ -80,18 +96,24 @@ def import_prompt_set(
         "field": field.strip(),
         "column": column.strip(),
         "description": description,
+        "purpose": purpose.strip(),
     }
     errors: dict[str, str] = {}
+    name_limit = MAX_XSTEST_NAME_CHARS if format == PromptFormat.XSTEST else MAX_NAME_CHARS
     if not form["name"]:
         errors["name"] = "Give the set a name."
-    elif len(form["name"]) > MAX_NAME_CHARS:
-        errors["name"] = f"At most {MAX_NAME_CHARS} characters."
+    elif len(form["name"]) > name_limit:
+        errors["name"] = f"At most {name_limit} characters."
     if format not in {f.value for f in PromptFormat}:
         errors["format"] = "Choose a format."
     elif format == PromptFormat.JSONL and not form["field"]:
         errors["field"] = "Name the JSON field that holds the prompt."
     elif format == PromptFormat.CSV and not form["column"]:
         errors["column"] = "Name the CSV column that holds the prompt."
+    if form["purpose"] and form["purpose"] not in PURPOSES:
+        errors["purpose"] = "Choose a purpose from the list, or none."
+    elif form["purpose"] and format == PromptFormat.XSTEST:
+        errors["purpose"] = XSTEST_PURPOSE_MESSAGE
     file_error = upload_error(file, required=True)
     if file_error:
         errors["file"] = file_error
@@ -106,6 +128,7 @@ def import_prompt_set(
             format=PromptFormat(format),
             field=form["field"] or None,
             column=form["column"] or None,
+            purpose=SuitePurpose(form["purpose"]) if form["purpose"] else None,
             path=str(path),
             filename=file.filename or path.name,
             user_id=user.id,

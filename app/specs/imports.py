@@ -4,9 +4,24 @@ from pydantic import Field, field_validator, model_validator
 
 from app.ids import PositiveId
 from app.prompt_files import ImportSpec, PromptFormat
+from app.recipe.evaluation import XSTEST_PROMPT_PURPOSES, SuitePurpose
 from app.specs.base import StageSpec
 
 MAX_NAME_CHARS = 200
+SUITE_NAME_SEPARATOR = " · "
+# An XSTest file becomes one set per purpose, each named "<name> · <purpose>".
+MAX_XSTEST_NAME_CHARS = MAX_NAME_CHARS - max(
+    len(SUITE_NAME_SEPARATOR + purpose.value) for purpose in XSTEST_PROMPT_PURPOSES.values()
+)
+XSTEST_PURPOSE_MESSAGE = (
+    "An XSTest file takes each prompt's purpose from its label (safe: over-refusal, unsafe: "
+    "refusal-expected) and becomes one set per purpose; leave the purpose empty."
+)
+
+
+def suite_set_name(name: str, purpose: SuitePurpose) -> str:
+    """The name of the set that one purpose's prompts of an XSTest file go into."""
+    return f"{name}{SUITE_NAME_SEPARATOR}{purpose.value}"
 
 
 class PromptImportSpec(StageSpec):
@@ -31,6 +46,11 @@ class PromptImportSpec(StageSpec):
         title="CSV column (CSV only)",
         description="The column that holds the prompt.",
     )
+    purpose: SuitePurpose | None = Field(
+        None,
+        title="Evaluation suite",
+        description="What the set tests, when it is an evaluation suite (empty: not a suite).",
+    )
     path: str = Field(
         min_length=1, max_length=4096, title="Upload", description="the server's copy of the file"
     )
@@ -44,7 +64,7 @@ class PromptImportSpec(StageSpec):
         None, title="Imported by", description="the user who uploaded it"
     )
 
-    @field_validator("field", "column", mode="before")
+    @field_validator("field", "column", "purpose", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         # A blank form box, and job rows stored before this spec, give "" for "not set".
@@ -56,6 +76,11 @@ class PromptImportSpec(StageSpec):
             raise ValueError("Name the JSON field that holds the prompt.")
         if self.format == PromptFormat.CSV and not self.column:
             raise ValueError("Name the CSV column that holds the prompt.")
+        if self.format == PromptFormat.XSTEST:
+            if self.purpose is not None:
+                raise ValueError(XSTEST_PURPOSE_MESSAGE)
+            if len(self.name) > MAX_XSTEST_NAME_CHARS:
+                raise ValueError(f"At most {MAX_XSTEST_NAME_CHARS} characters for an XSTest file.")
         return self
 
     def file_spec(self) -> ImportSpec:
