@@ -8,7 +8,7 @@ def utcnow() -> datetime:
 
 def format_duration(seconds: float) -> str:
     """Rounded the way a person says it: "40 s", "3 min", "1 h 5 min"."""
-    if seconds < 60:
+    if seconds < 55:  # from 55 s it rounds to a minute
         return f"{max(1, round(seconds / 10) * 10 if seconds >= 10 else math.ceil(seconds))} s"
     minutes = round(seconds / 60)
     if minutes < 60:
