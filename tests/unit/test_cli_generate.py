@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
