@@ -18,6 +18,7 @@ from app.models import (
     User,
     VersionState,
 )
+from app.sampling import PRESETS, SamplingDefaults, preset_values
 from app.server_access import api_key_env_error, base_url_error
 from app.settings import get_settings
 
@@ -197,3 +198,18 @@ def recent_traces(
         .limit(limit)
     ).all()
     return [(trace, text) for trace, text in rows], int(total)
+
+
+def model_sampling(session: Session, model_id: str, preset: str = "model") -> SamplingDefaults:
+    """The sampling fields a launch form shows for the chosen model (none chosen: defaults)."""
+    model = session.get(LanguageModel, parse_id(model_id) or 0)
+    return preset_values(preset, model.backend if model else "", model.path if model else "")
+
+
+def sampling_text(sampling: SamplingDefaults) -> dict[str, str]:
+    """The settings as the form's text."""
+    return {name: f"{value:g}" for name, value in sampling.values().items()}
+
+
+def sampling_context(stage: str, sampling: SamplingDefaults) -> dict[str, object]:
+    return {"stage": stage, "sampling_source": sampling.source, "presets": PRESETS}

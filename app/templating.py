@@ -9,8 +9,10 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from app.auth import csrf_token
 from app.models import Role
 from app.settings import PROJECT_ROOT
+from app.timeutil import format_duration
 
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
+templates.env.globals["duration"] = format_duration
 
 
 def render(

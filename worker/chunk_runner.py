@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app import chunks as commands
 from app.models import Chunk, ChunkStatus, Job, JobStatus, LanguageModel
@@ -26,10 +27,14 @@ from app.timeutil import utcnow
 from worker.backends.base import Backend
 from worker.chunk_stages import CHUNK_STAGES, ChunkStage
 from worker.lifecycle import JobCancelled, JobSkipped, claim_job
+from worker.progress import MeteredBackend, StepProgress
 
 logger = logging.getLogger(__name__)
 
 RUN_CHUNK = "worker.tasks.run_chunk"
+
+# Told each step as it starts (the CLI's progress bar).
+OnStep = Callable[[StepProgress], None]
 
 # Sends a task by name with its arguments to a queue, returns the message's id.
 Send = Callable[[str, list[int], str], str]
@@ -173,6 +178,7 @@ def run_chunk(
     send: Send,
     backend: Backend | None = None,
     worker: str | None = None,
+    on_step: OnStep | None = None,
 ) -> None:
     """Claims chunk `index` of the job, runs it and stores its results; a chunk that is not
     queued (running elsewhere, done, cancelled) is left alone."""
@@ -203,7 +209,7 @@ def run_chunk(
         engine, chunk, settings.CHUNK_LEASE_SECONDS, settings.JOB_HEARTBEAT_SECONDS
     ) as lease:
         try:
-            _run_claimed(engine, stage, chunk, parameters, total, lease, backend)
+            _run_claimed(engine, stage, chunk, parameters, total, lease, backend, on_step)
         except JobCancelled:
             with Session(engine) as session:
                 commands.stop_chunk(session, chunk)
@@ -227,6 +233,15 @@ def run_chunk(
             raise
 
 
+def _job_pace(engine: Engine, job_id: int) -> tuple[int, float | None]:
+    """The job's chunk count, and the seconds per item its finished chunks took (None: none)."""
+    with Session(engine) as session:
+        rows = session.exec(select(Chunk).where(Chunk.job_id == job_id)).all()
+    done = [c for c in rows if c.status == ChunkStatus.DONE and c.seconds > 0 and c.item_ids]
+    items = sum(len(c.item_ids) for c in done)
+    return len(rows), (sum(c.seconds for c in done) / items if items else None)
+
+
 def _run_claimed(
     engine: Engine,
     stage: ChunkStage,
@@ -235,6 +250,7 @@ def _run_claimed(
     total: int,
     lease: _Lease,
     backend: Backend | None,
+    on_step: OnStep | None = None,
 ) -> None:
     started = time.monotonic()
     spec = stage.spec_type.from_parameters(parameters)
@@ -247,20 +263,48 @@ def _run_claimed(
             raise LookupError(f"model {stage.model_id(spec)} does not exist")
         session.expunge(model)
     lease.renew(steps_total=steps_total, message=f"loading {model.name} · {size}")
+    metered = MeteredBackend(backend or cached_backend(model))
+    chunks, past_pace = _job_pace(engine, chunk.job_id)
     steps = 0
+    first_step: float | None = None
 
     def step(message: str) -> None:
-        nonlocal steps
+        nonlocal steps, first_step
+        now = time.monotonic()
+        first_step = now if first_step is None else first_step
         lease.renew(steps_done=steps, message=f"{message} · {size}"[:500])
-        steps += 1
         if lease.lost:
             raise ChunkLost()
         with Session(engine) as session:
             job = session.get(Job, chunk.job_id)
             if job is None or job.cancel_requested or job.status != JobStatus.RUNNING:
                 raise JobCancelled()
+            progress = StepProgress(
+                chunk_number=chunk.index + 1,
+                chunks=chunks,
+                step=message,
+                items=len(chunk.item_ids),
+                unit=stage.unit,
+                steps_done=steps,
+                steps_total=steps_total,
+                tokens=metered.tokens,
+                seconds=now - first_step,
+                job_remaining=(job.progress_total or 0) - job.progress_done,
+                past_seconds_per_item=past_pace,
+                running=commands.running_chunks(session, chunk.job_id),
+            )
+            # Several chunks may run at once: the last step reported is the job's message.
+            session.exec(
+                update(Job)
+                .where(col(Job.id) == chunk.job_id, col(Job.status) == JobStatus.RUNNING)
+                .values(message=progress.message[:500])
+            )
+            session.commit()
+        if on_step is not None:
+            on_step(progress)
+        steps += 1
 
-    results = stage.run(inputs, chunk.index, backend or cached_backend(model), step)
+    results = stage.run(inputs, chunk.index, metered, step)
     if lease.lost:
         raise ChunkLost()
     for last_try in (False, True):
@@ -284,7 +328,9 @@ def _run_claimed(
             return
 
 
-def run_in_process(engine: Engine, job_id: int, *, backend: Backend | None = None) -> None:
+def run_in_process(
+    engine: Engine, job_id: int, *, backend: Backend | None = None, on_step: OnStep | None = None
+) -> None:
     """Plans the job and runs every chunk here, one after another (the CLI and in-process tests);
     the first chunk that fails stops it, as it fails the job."""
     sent: list[list[int]] = []
@@ -296,7 +342,9 @@ def run_in_process(engine: Engine, job_id: int, *, backend: Backend | None = Non
     plan_run(engine, job_id, task_id=None, send=send)
     while sent:
         job, index = sent.pop(0)
-        run_chunk(engine, job, index, send=send, backend=backend, worker="in-process")
+        run_chunk(
+            engine, job, index, send=send, backend=backend, worker="in-process", on_step=on_step
+        )
 
 
 def chunk_statuses(engine: Engine, job_id: int) -> list[ChunkStatus]:

@@ -1,6 +1,7 @@
 """The labeller evaluation job: a model's accuracy on HHH multiple-choice questions, per setting."""
 
 import math
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from sqlmodel import Session
 
 from app.models import LanguageModel
 from app.specs.labelling import LabellerEvalSpec
+from app.timeutil import format_duration
 from app.upload_store import remove_upload, upload_byte_limit
 from worker.backends.loading import load_backend
 from worker.evals.hhh import eval_settings, evaluate, first_questions, format_table, load_hhh
@@ -34,13 +36,23 @@ def run_labeller_eval(engine: Engine, context: JobContext) -> None:
         model = session.get(LanguageModel, spec.model_id)
         if model is None:
             raise LookupError(f"model {spec.model_id} does not exist")
-    context.progress(0, len(settings), f"loading {model.name}")
+    total = len(items) * len(settings)
+    context.progress(0, total, f"loading {model.name}")
     backend = load_backend(model)
     results = []
+    done, started = 0, time.monotonic()
     try:
-        for done, setting in enumerate(settings, start=1):
-            results.extend(evaluate(items, backend, [setting]))
-            context.progress(done, len(settings), f"{setting.name}: {len(items)} questions")
+        for setting in settings:
+
+            def scored(count: int, name: str = setting.name) -> None:
+                # Each batch of questions moves the job (and lets a cancel stop it there).
+                nonlocal done
+                done += count
+                rate = done / max(1e-9, time.monotonic() - started)
+                left = format_duration((total - done) / rate)
+                context.progress(done, total, f"{name}: {done} of {total} · about {left} left")
+
+            results.extend(evaluate(items, backend, [setting], progress=scored))
     finally:
         backend.close()
     context.result.update(

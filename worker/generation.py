@@ -48,6 +48,8 @@ def generation_config(spec: GenerationSpec) -> GenerationConfig:
         revision_max_new_tokens=spec.revision_max_new_tokens,
         temperature=spec.temperature,
         top_p=spec.top_p,
+        top_k=spec.top_k,
+        repetition_penalty=spec.repetition_penalty,
         stop=spec.stop,
     )
 

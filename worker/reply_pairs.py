@@ -22,6 +22,8 @@ class PairConfig:
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
 
@@ -48,6 +50,8 @@ def sample_pairs(
         max_new_tokens=config.max_new_tokens,
         temperature=config.temperature,
         top_p=config.top_p,
+        top_k=config.top_k,
+        repetition_penalty=config.repetition_penalty,
         stop=config.stop,
         # One seed per chunk, so a resumed job draws its remaining chunks as the first try would.
         seed=config.seed * 1_000_003 + chunk_index,
@@ -86,6 +90,8 @@ def pair_config(spec: ReplyPairSpec) -> PairConfig:
         max_new_tokens=spec.max_new_tokens,
         temperature=spec.temperature,
         top_p=spec.top_p,
+        top_k=spec.top_k,
+        repetition_penalty=spec.repetition_penalty,
         seed=spec.seed,
         stop=spec.stop,
     )

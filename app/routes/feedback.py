@@ -26,7 +26,7 @@ from app.forms import (
     spec_fields,
     spec_form_values,
 )
-from app.generation import launch_choices
+from app.generation import launch_choices, model_sampling, sampling_context, sampling_text
 from app.ids import IdOrZero, PositiveId, parse_id
 from app.jobs import launch_job
 from app.models import Comparison, Dataset, Job, JobStatus, LanguageModel
@@ -61,6 +61,7 @@ def _pairs_page(
         "fields": spec_fields(ReplyPairSpec),
         "form": form,
         "errors": errors,
+        **sampling_context("pairs", model_sampling(session, form.get("model_id", ""))),
         **launch_choices(session=session).options(),
     }
     return render(request, "feedback/pairs.html", context, status_code=400 if errors else 200)
@@ -68,7 +69,12 @@ def _pairs_page(
 
 @router.get("/feedback/pairs")
 def pairs_form(request: Request, session: SessionDep, user: Author, model: str = "") -> Response:
-    return _pairs_page(request, session, {**spec_form_values(ReplyPairSpec), "model_id": model}, {})
+    form = {
+        **spec_form_values(ReplyPairSpec),
+        **sampling_text(model_sampling(session, model)),
+        "model_id": model,
+    }
+    return _pairs_page(request, session, form, {})
 
 
 @router.post("/feedback/pairs")

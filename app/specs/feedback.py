@@ -18,7 +18,7 @@ class ReplyPairSpec(PromptSelection, SamplingSpec):
         description="Seeds the sample and the sampling of both replies.",
     )
     temperature: float = Field(
-        1.0,
+        0.7,
         ge=0.0,
         le=5.0,
         title="Temperature (above 0: the two replies must differ)",

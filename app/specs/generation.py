@@ -1,5 +1,7 @@
 """SL-CAI generation: which prompts, which constitution and model, and how to sample."""
 
+from typing import Any, Self
+
 from pydantic import Field, field_validator
 
 from app.ids import PositiveId
@@ -38,11 +40,28 @@ class SamplingSpec(StageSpec):
     max_new_tokens: int = Field(
         256, ge=1, le=32_768, title="Maximum new tokens per step", description=""
     )
-    temperature: float = Field(1.0, ge=0.0, le=5.0, title="Temperature (0: greedy)", description="")
-    top_p: float = Field(1.0, ge=0.01, le=1.0, title="Top-p", description="")
+    # Defaults for small chat models (app.sampling.SMALL_CHAT); the launch forms fill in the
+    # model's own from its generation_config.json.
+    temperature: float = Field(0.7, ge=0.0, le=5.0, title="Temperature (0: greedy)", description="")
+    top_p: float = Field(0.9, ge=0.01, le=1.0, title="Top-p", description="")
+    top_k: int = Field(0, ge=0, le=1000, title="Top-k (0: off)", description="")
+    repetition_penalty: float = Field(
+        1.1,
+        ge=0.5,
+        le=2.0,
+        title="Repetition penalty (1: off)",
+        description="Above 1 discourages repeating tokens: small models fall into loops.",
+    )
     stop: tuple[str, ...] = Field(
         (), title="Stop sequences, one per line", description="Generation stops at any of them."
     )
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> Self:
+        # A job stored before these fields existed ran without them: resumed, it runs the same.
+        if "temperature" in parameters and "repetition_penalty" not in parameters:
+            parameters = {**parameters, "top_k": 0, "repetition_penalty": 1.0}
+        return super().from_parameters(parameters)
 
     @field_validator("stop")
     @classmethod

@@ -23,6 +23,7 @@ from worker.evals.hhh import (
     format_table,
     load_hhh,
     main,
+    summary_line,
 )
 from worker.pipeline.ai_feedback import COT_REQUEST
 
@@ -262,6 +263,34 @@ def test_a_tiny_model_answers_five_questions(
         )
         == 0
     )  # fmt: skip
-    out = capsys.readouterr().out
-    assert out.startswith("| setting | accuracy |")
-    assert "| plain |" in out
+    printed = capsys.readouterr()
+    assert printed.out.startswith("| setting | accuracy |")
+    assert "| plain |" in printed.out
+    # A progress bar on stderr while it runs, a summary as the last line.
+    assert "2/2" in printed.err and "plain" in printed.err
+    assert re.fullmatch(
+        r"2 questions x 1 settings in \d+ (s|min)( · best: plain \d+\.\d%)?",
+        printed.out.strip().splitlines()[-1],
+    )
+
+
+def test_scoring_in_batches_for_progress_changes_no_result(
+    items: list[HHHItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.evals.hhh.PROGRESS_BATCH", 2)
+    settings = [SETTINGS["plain"], SETTINGS["order"], SETTINGS["cot"]]
+    whole = evaluate(items, Oracle(items, always="A"), settings)
+    done: list[int] = []
+    backend = Oracle(items, always="A")
+    batched = evaluate(items, backend, settings, progress=done.append)
+    assert [replace(r, seconds=0) for r in batched] == [replace(r, seconds=0) for r in whole]
+    # 6 questions in batches of 2, for each of 3 settings.
+    assert done == [2, 2, 2] * 3 and sum(done) == len(items) * len(settings)
+    assert backend.score_calls == 9
+
+
+def test_the_summary_line_names_the_best_setting() -> None:
+    results = [EvalResult("plain", 0.625, 8, 1.2, 1, 0.61), EvalResult("order", 0.75, 8, 2, 1, 0.5)]
+    assert summary_line(results, 9, 970) == "9 questions x 2 settings in 16 min · best: order 75.0%"
+    unscored = [EvalResult("plain", math.nan, 0, 1.0, 9, math.nan)]
+    assert summary_line(unscored, 9, 3) == "9 questions x 1 settings in 3 s"

@@ -58,6 +58,8 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("POST", "/models"): Role.AUTHOR,
     ("GET", "/generate"): Role.AUTHOR,
     ("POST", "/generate"): Role.AUTHOR,
+    ("GET", "/generate/sampling"): Role.AUTHOR,
+    ("GET", "/generate/estimate"): Role.AUTHOR,
     ("POST", "/jobs/{job_id}/resume"): Role.AUTHOR,
     ("GET", "/datasets"): Role.VIEWER,
     ("POST", "/datasets"): Role.AUTHOR,

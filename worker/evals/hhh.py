@@ -21,17 +21,21 @@ import argparse
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from tqdm import tqdm
 
 from app.recipe.hhh_file import HHHItem, load_hhh
 from app.specs import SpecError
 from app.specs.labelling import HHHEvalSpec
+from app.timeutil import format_duration
 from worker.backends.base import Backend
 from worker.pipeline.ai_feedback import (
     LETTERS,
     OptionScores,
+    Unscored,
     clamp,
     score_options,
 )
@@ -70,7 +74,18 @@ class EvalResult:
     mean_p_correct: float  # the mean probability given to the right answer; NaN when n is 0
 
 
-def _evaluate_one(items: Sequence[HHHItem], backend: Backend, setting: EvalSetting) -> EvalResult:
+# Questions scored per call when progress is reported: small enough for a bar that moves,
+# large enough for the backend to batch well.
+PROGRESS_BATCH = 16
+Progress = Callable[[int], None]  # told how many more questions are done
+
+
+def _evaluate_one(
+    items: Sequence[HHHItem],
+    backend: Backend,
+    setting: EvalSetting,
+    progress: Progress | None = None,
+) -> EvalResult:
     started = time.perf_counter()
     orders = (False, True) if setting.order_average else (False,)
     questions = [
@@ -78,13 +93,19 @@ def _evaluate_one(items: Sequence[HHHItem], backend: Backend, setting: EvalSetti
         for item in items
         for swapped in orders
     ]
-    answers = score_options(
-        questions,
-        backend,
-        chain_of_thought=setting.chain_of_thought,
-        cot_max_new_tokens=setting.cot_max_new_tokens,
-        seed=setting.seed,
-    )
+    # Every question is scored on its own, so scoring them in batches changes no answer.
+    batch = PROGRESS_BATCH * len(orders) if progress else max(1, len(questions))
+    answers: list[OptionScores | Unscored] = []
+    for start in range(0, len(questions), batch):
+        answers += score_options(
+            questions[start : start + batch],
+            backend,
+            chain_of_thought=setting.chain_of_thought,
+            cot_max_new_tokens=setting.cot_max_new_tokens,
+            seed=setting.seed,
+        )
+        if progress:
+            progress(len(questions[start : start + batch]) // len(orders))
     credit: list[float] = []
     p_correct: list[float] = []
     for number, item in enumerate(items):
@@ -114,10 +135,14 @@ def _evaluate_one(items: Sequence[HHHItem], backend: Backend, setting: EvalSetti
 
 
 def evaluate(
-    items: Sequence[HHHItem], backend: Backend, settings: Sequence[EvalSetting]
+    items: Sequence[HHHItem],
+    backend: Backend,
+    settings: Sequence[EvalSetting],
+    progress: Progress | None = None,
 ) -> list[EvalResult]:
-    """One result per setting, in order; each setting sends all its questions together."""
-    return [_evaluate_one(items, backend, setting) for setting in settings]
+    """One result per setting, in order; each setting sends all its questions together, or in
+    batches of PROGRESS_BATCH with `progress` told after each."""
+    return [_evaluate_one(items, backend, setting, progress) for setting in settings]
 
 
 def eval_settings(spec: HHHEvalSpec) -> list[EvalSetting]:
@@ -208,13 +233,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         cache_dir = get_settings().DATA_DIR / "models"
     backend = TransformersBackend(model, cache_dir=cache_dir, device=args.device)
+    started = time.monotonic()
     try:
         print(f"{len(items)} questions from {path.name}, model {model}", file=sys.stderr)
-        results = evaluate(items, backend, settings)
+        with tqdm(
+            total=len(items) * len(settings), unit="question", file=sys.stderr, dynamic_ncols=True
+        ) as bar:
+            results = []
+            for setting in settings:
+                bar.set_postfix_str(setting.name, refresh=True)
+                results += evaluate(items, backend, [setting], progress=bar.update)
     finally:
         backend.close()
     print(format_table(results))
+    print(summary_line(results, len(items), time.monotonic() - started))
     return 0
+
+
+def summary_line(results: Sequence[EvalResult], questions: int, seconds: float) -> str:
+    """The last line: "219 questions x 3 settings in 16 min · best: order 71.2%"."""
+    scored = [r for r in results if r.n]
+    best = max(scored, key=lambda r: r.accuracy, default=None)
+    line = f"{questions} questions x {len(results)} settings in {format_duration(seconds)}"
+    return line + (f" · best: {best.setting} {best.accuracy:.1%}" if best else "")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class GenerationConfig:
     revision_max_new_tokens: int | None = None
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
 
     def params(self, step: str, call: int) -> GenerationParams:
@@ -46,6 +48,8 @@ class GenerationConfig:
             max_new_tokens=tokens,
             temperature=self.temperature,
             top_p=self.top_p,
+            top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty,
             stop=self.stop,
             seed=self.seed * 1000 + call,
         )
@@ -190,7 +194,7 @@ def critique_and_revise(
             conversation.append({"role": "assistant", "content": reply})
             conversation.append({"role": "user", "content": principles[number].critique_request})
         if progress:
-            progress(f"round {number + 1}: critiques")
+            progress(f"round {number + 1} critiques")
         critiques = stepper.run("critique", conversations)
         for conversation, critique, principles in zip(
             conversations, critiques, chosen, strict=True
@@ -198,7 +202,7 @@ def critique_and_revise(
             conversation.append({"role": "assistant", "content": critique.text})
             conversation.append({"role": "user", "content": principles[number].revision_request})
         if progress:
-            progress(f"round {number + 1}: revisions")
+            progress(f"round {number + 1} revisions")
         revisions = stepper.run("revision", conversations)
         for trace, critique, revision, principles in zip(
             traces, critiques, revisions, chosen, strict=True
