@@ -75,7 +75,8 @@ class ServerProbe:
         return MODE_TEXT[self.mode]
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "mode": self.mode.value}
+        # The summary travels with the numbers: the web app shows it and imports no worker code.
+        return {**asdict(self), "mode": self.mode.value, "summary": self.summary}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ServerProbe":
