@@ -9,6 +9,11 @@ TORCH_INDEX ?=
 # once into this folder, outside the checkout, so later installs and CI's clean clones reuse it.
 LLAMA_CPP_VERSION := 0.3.36
 WHEEL_CACHE ?= $(HOME)/.cache/cai-wheels
+# For any x86-64 CPU with AVX2, not -march=native: on this project's VMs the CPU reports AMX,
+# which the hypervisor does not enable, and a native build dies there with an illegal
+# instruction at its first request.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -39,7 +44,8 @@ $(VENV)/.installed-llama: $(VENV)/.installed
 	mkdir -p $(WHEEL_CACHE)
 	@ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
 		CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-$$(nproc)} \
-		$(BIN)/python -m pip wheel --no-deps -w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_CPP_VERSION)
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --no-cache-dir --no-deps \
+		-w $(WHEEL_CACHE) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	$(BIN)/python -m pip install --quiet --find-links $(WHEEL_CACHE) -e '.[llama]'
 	touch $@
 
