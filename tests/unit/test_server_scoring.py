@@ -213,3 +213,24 @@ def test_scores_from_threads_share_one_probe(server: tuple[FakeServer, str]) -> 
         backend.close()
     assert len(probes) == 1 and len(results) == 4
     assert len({round(r[0], 9) for r in results}) == 1
+
+
+def test_generated_entries_are_found_from_the_text_not_the_usage() -> None:
+    from worker.backends.server_logprobs import generated_entries
+
+    def answer(tokens: list[str], text: str) -> dict[str, object]:
+        values = [None] + [-1.0] * (len(tokens) - 1)
+        logprobs = {"tokens": tokens, "token_logprobs": values}
+        return {
+            "choices": [{"text": text, "logprobs": logprobs}],
+            "usage": {"completion_tokens": 1},
+        }
+
+    prompt = "<|im_start|>user\nHi<|im_end|>\nYes (A)"
+    # llama-cpp-python lists the generated token only where it dropped a leading BOS.
+    listed = answer(["user", "\n", "Hi", "", "\n", "Yes", " (", "A", ")", "\n"], prompt + "\n")
+    unlisted = answer(["user", "\n", "Hi", "", "\n", "Yes", " (", "A", ")"], prompt + "\n")
+    for case, expected in ((listed, 1), (unlisted, 0)):
+        logprobs = parse_logprobs(case)
+        assert logprobs is not None
+        assert generated_entries(case, logprobs, prompt, "Yes (A)") == expected

@@ -67,7 +67,9 @@ class LlamaCppBackend:
         except (ValueError, RuntimeError, OSError) as exc:
             raise BackendError(f"cannot load model {gguf_path} with llama.cpp: {exc}") from exc
         self._llm.set_cache(LlamaRAMCache(capacity_bytes=cache_bytes))
-        self.context_length: int = min(context_length, int(self._llm.n_ctx_train()))
+        # No longer than the model was trained for (SmolLM2-135M: 8192).
+        trained = self._llm._model.n_ctx_train() if hasattr(self._llm, "_model") else 0
+        self.context_length: int = min(context_length, int(trained) or context_length)
         self._scorer: Any = None
         from worker.backends.local_models import load_tokenizer
 

@@ -187,7 +187,11 @@ class OpenAIBackend:
                 def post(target: str, body: dict[str, Any]) -> dict[str, Any]:
                     return self._post(target, body, threading.Event())
 
-                self.probe = probe_server(post, url, self.model, template=render.source)
+                # The probe's numbers follow a question in the same template as scoring's.
+                prefix = render([{"role": "user", "content": "Count from one to six."}])
+                self.probe = probe_server(
+                    post, url, self.model, prefix=prefix, template=render.source
+                )
                 self._scorer = ServerScorer(self._post, url, self.model, self.probe.mode)
                 self._render = render
                 if self._on_probe is not None:

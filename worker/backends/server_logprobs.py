@@ -116,3 +116,29 @@ def prompt_tail(logprobs: TokenLogprobs, length: int, generated: int) -> list[in
             covered += len(token)
         index -= 1
     return chosen[::-1]
+
+
+def generated_entries(
+    answer: dict[str, Any], logprobs: TokenLogprobs, prompt: str, tail: str
+) -> int:
+    """How many entries at the end of an echo are generated tokens, not the prompt's.
+
+    Servers differ, and usage's completion_tokens does not say: llama-cpp-python lists the one
+    generated token only when it dropped a leading BOS. So the echoed text decides: where the
+    entries end with the generated text after the prompt's end, those entries are generated.
+    """
+    try:
+        text = answer["choices"][0].get("text")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        text = None
+    if not isinstance(text, str) or not text.startswith(prompt) or len(text) == len(prompt):
+        return 0
+    generated = text[len(prompt) :]
+    joined = "".join(logprobs.tokens)
+    if not joined.endswith(tail + generated):
+        return 0
+    covered, count = 0, 0
+    while covered < len(generated) and count < len(logprobs):
+        covered += len(logprobs.tokens[len(logprobs) - 1 - count])
+        count += 1
+    return count

@@ -3,7 +3,8 @@
 Servers differ in what ``/completions`` gives back, and some give wrong numbers without an
 error: llama-cpp-python 0.3.36 answers ``echo`` with prompt log-probabilities shifted by one
 position (entry i holds log P(token i | tokens <= i), and the distribution of token i + 1; the
-right value sits in entry i - 1's ``top_logprobs``). llama.cpp's own server and Ollama return
+right value sits in entry i - 1's ``top_logprobs``) for a prompt that does not start with the
+model's BOS token, and aligned ones for a prompt that does. llama.cpp's own server and Ollama return
 log-probabilities for generated tokens only. So before scoring through a server the backend
 sends "1, 2, 3, 4, 5, 6" with ``echo``: in a counting sequence every model gives the next number
 a high probability (SmolLM2-135M: "4" at -0.12), and a shifted server gives it at its own entry
@@ -18,7 +19,12 @@ from enum import StrEnum
 from typing import Any
 
 from worker.backends.base import BackendError, TransientBackendError
-from worker.backends.server_logprobs import TokenLogprobs, parse_logprobs
+from worker.backends.server_logprobs import (
+    TokenLogprobs,
+    generated_entries,
+    parse_logprobs,
+    prompt_tail,
+)
 
 PROBE_TEXT = "1, 2, 3, 4, 5, 6"
 # The numbers whose log-probabilities are read (the first ones have too little to go on).
@@ -85,8 +91,8 @@ class ServerProbe:
 
 
 def _digit_entries(logprobs: TokenLogprobs, generated: int) -> list[int]:
-    end = len(logprobs) - generated
-    return [i for i in range(1, end) if logprobs.tokens[i].strip() in PROBED_DIGITS]
+    tail = prompt_tail(logprobs, len(PROBE_TEXT), generated)
+    return [i for i in tail if i > 0 and logprobs.tokens[i].strip() in PROBED_DIGITS]
 
 
 def read_echo(logprobs: TokenLogprobs, generated: int) -> tuple[float, float] | None:
@@ -103,7 +109,8 @@ def read_echo(logprobs: TokenLogprobs, generated: int) -> tuple[float, float] | 
 
 def read_next_token(logprobs: TokenLogprobs, prompt: str) -> float | None:
     """The best log-probability among the first generated token's alternatives that continue
-    ``prompt`` along PROBE_TEXT (" 6", or " " where spaces are tokens of their own)."""
+    ``prompt`` (the start of PROBE_TEXT) along PROBE_TEXT (" 6", or " " where spaces are
+    tokens of their own)."""
     if not len(logprobs):
         return None
     top = dict(logprobs.tops[0])
@@ -113,17 +120,18 @@ def read_next_token(logprobs: TokenLogprobs, prompt: str) -> float | None:
     return max(fitting) if fitting else None
 
 
-def _generated(answer: dict[str, Any]) -> int:
-    usage = answer.get("usage")
-    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    return count if isinstance(count, int) and count >= 0 else 0
+def probe_server(
+    post: Post, url: str, model: str, *, prefix: str = "", template: str = ""
+) -> ServerProbe:
+    """Probes the ``/completions`` endpoint at ``url``; a transient failure propagates.
 
-
-def probe_server(post: Post, url: str, model: str, *, template: str = "") -> ServerProbe:
-    """Probes the ``/completions`` endpoint at ``url``; a transient failure propagates."""
+    ``prefix`` is what scoring's prompts start with (the chat template up to the assistant's
+    turn): whether a server shifts can depend on it. llama-cpp-python's shift comes from
+    dropping a leading BOS token that is not there: SmolLM2's BOS is <|im_start|>, so a prompt
+    in its chat template comes back aligned, and plain text shifted."""
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     aligned = shifted = None
-    body = {"model": model, "prompt": PROBE_TEXT, "max_tokens": 1, "temperature": 0}
+    body = {"model": model, "prompt": prefix + PROBE_TEXT, "max_tokens": 1, "temperature": 0}
     try:
         answer = post(url, {**body, "echo": True, "logprobs": TOP_LOGPROBS})
     except TransientBackendError:
@@ -132,7 +140,9 @@ def probe_server(post: Post, url: str, model: str, *, template: str = "") -> Ser
         echo_note = f"echo refused ({exc})"
     else:
         logprobs = parse_logprobs(answer)
-        read = read_echo(logprobs, _generated(answer)) if logprobs else None
+        sent = prefix + PROBE_TEXT
+        generated = generated_entries(answer, logprobs, sent, PROBE_TEXT) if logprobs else 0
+        read = read_echo(logprobs, generated) if logprobs else None
         echo_note = "echo gave no prompt log-probabilities"
         if read is not None:
             aligned, shifted = read
@@ -148,7 +158,7 @@ def probe_server(post: Post, url: str, model: str, *, template: str = "") -> Ser
                 )
     prompt = PROBE_TEXT[: PROBE_TEXT.rindex(" ")]
     try:
-        answer = post(url, {**body, "prompt": prompt, "logprobs": TOP_LOGPROBS})
+        answer = post(url, {**body, "prompt": prefix + prompt, "logprobs": TOP_LOGPROBS})
     except TransientBackendError:
         raise
     except BackendError as exc:

@@ -14,7 +14,8 @@ is asked one of three ways (``ScoringMode``):
   and both letters are read from one answer after the answer cue.
 
 Where a token is missing from a ``top_logprobs`` list, its log-probability is only known to be
-at most the list's lowest: that bound is used and counted in ``bounded``.
+at most the list's k-th value: that bound is used and counted in ``bounded``. Such tokens are
+rare in the answer's few tokens ("The answer is: (A)") and common in long free text.
 """
 
 import threading
@@ -25,7 +26,12 @@ from typing import Any
 import httpx
 
 from worker.backends.base import BackendError, Conversation
-from worker.backends.server_logprobs import TokenLogprobs, parse_logprobs, prompt_tail
+from worker.backends.server_logprobs import (
+    TokenLogprobs,
+    generated_entries,
+    parse_logprobs,
+    prompt_tail,
+)
 from worker.backends.server_probe import TOP_LOGPROBS, ScoringMode
 
 Post = Callable[[str, dict[str, Any], threading.Event], dict[str, Any]]
@@ -138,7 +144,8 @@ class ServerScorer:
         logprobs = parse_logprobs(answer)
         if logprobs is None:
             raise BackendError(f"the server at {self.url} {NO_LOGPROBS}")
-        entries = prompt_tail(logprobs, len(continuation), _generated(answer))
+        generated = generated_entries(answer, logprobs, prompt + continuation, continuation)
+        entries = prompt_tail(logprobs, len(continuation), generated)
         return self._shifted_sum(logprobs, entries) if shifted else _aligned_sum(logprobs, entries)
 
     def _ask(self, body: dict[str, Any], cancel: threading.Event) -> dict[str, Any]:
@@ -161,7 +168,10 @@ class ServerScorer:
             raise BackendError(f"the server at {self.url} gave no top_logprobs to read")
         with self._lock:
             self.bounded += 1
-        return min(top.values())
+        # Not the lowest value: llama-cpp-python adds the entry's own token to its list at
+        # whatever value it has. A token outside the top k is at most the k-th value.
+        ranked = sorted(top.values(), reverse=True)
+        return ranked[min(TOP_LOGPROBS, len(ranked)) - 1]
 
     def _next_tops(self, text: str, cancel: threading.Event) -> dict[str, float]:
         """The next token's alternatives after ``text``, asked once even when threads scoring
@@ -227,9 +237,3 @@ class ServerScorer:
 
 def _aligned_sum(logprobs: TokenLogprobs, entries: list[int]) -> float:
     return sum(float(v) for v in (logprobs.values[i] for i in entries) if v is not None)
-
-
-def _generated(answer: dict[str, Any]) -> int:
-    usage = answer.get("usage")
-    count = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    return count if isinstance(count, int) and count >= 0 else 0
