@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     API_KEY_ENV_PREFIX: str = "CAI_API_KEY_"
     API_KEY_ENVS: str = ""
     OPENAI_BASE_URLS: str = ""
+    # Which backend runs a registered GGUF file in the worker: "auto" takes llama.cpp where
+    # llama-cpp-python (the `llama` extra, `make install-llama`) is installed, else transformers;
+    # training always uses transformers. LLAMA_CPP_CONTEXT is llama.cpp's context in tokens.
+    GGUF_BACKEND: Literal["auto", "llama_cpp", "transformers"] = "auto"
+    LLAMA_CPP_CONTEXT: int = Field(default=4096, ge=256, le=131072)
 
     @field_validator("SESSION_COOKIE_SECURE", mode="before")
     @classmethod

@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -28,6 +29,9 @@ class LanguageModel(SQLModel, table=True):
     job_id: int | None = Field(default=None, foreign_key="job.id")
     created_by_id: int | None = Field(default=None, foreign_key="user.id")
     created_at: datetime = Field(default_factory=utcnow)
+    # An OpenAI-compatible server's log-probability check, as the worker last found it
+    # (worker.backends.server_probe.ServerProbe.to_json): how it scores, and why.
+    server_probe: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Trace(SQLModel, table=True):

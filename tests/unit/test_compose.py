@@ -35,7 +35,7 @@ def test_each_app_service_names_a_real_entry_point() -> None:
         args = build_parser().parse_args(command_of(service)[1:])
         assert args.command in {"web", "worker"}, service
     others = {name for name in SERVICES if command_of_or_none(name)} - cai_services
-    assert others == {"flower"}, "every other command is a `cai` one"
+    assert others == {"flower", "vllm"}, "every other command is a `cai` one"
     flower = command_of("flower")
     assert flower[:3] == ["celery", "-A", "worker.celery_app"] and "flower" in flower
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
@@ -124,3 +124,50 @@ def test_flower_needs_a_password_and_listens_on_loopback_only() -> None:
     assert compose_default(flower["environment"]["FLOWER_BASIC_AUTH"]) is None
     assert not any("basic" in part for part in command_of("flower")), "no password in argv"
     assert flower["ports"] and all(str(p).startswith("127.0.0.1:") for p in flower["ports"])
+
+
+def flags(service: str) -> dict[str, str]:
+    """`--name=value` and bare `--name` flags of a command, as {name: value or ""}."""
+    found = {}
+    for part in command_of(service):
+        name, _, value = part.partition("=")
+        found[name] = value
+    return found
+
+
+def test_vllm_is_an_optional_profile_with_prefix_caching_and_logprobs() -> None:
+    vllm = SERVICES["vllm"]
+    assert vllm["profiles"] == ["vllm"], "started only with --profile vllm"
+    assert all("profiles" not in SERVICES[name] for name in SERVICES if name != "vllm")
+    assert vllm["image"].startswith("vllm/vllm-openai:")
+    given = flags("vllm")
+    assert "--enable-prefix-caching" in given
+    # Scoring reads top_logprobs lists of 20 (worker.backends.server_probe.TOP_LOGPROBS).
+    from worker.backends.server_probe import TOP_LOGPROBS
+
+    assert int(given["--max-logprobs"]) >= TOP_LOGPROBS
+    assert given["--port"] == "8001" and "127.0.0.1:8001:8001" in vllm["ports"]
+    devices = vllm["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_vllm_serves_the_mounted_folder_the_workers_see_at_the_same_path() -> None:
+    model = flags("vllm")["--model"]
+    [mount] = [v for v in SERVICES["vllm"]["volumes"] if v.rsplit(":", 2)[1] == "/models"]
+    assert model.startswith("/models/") and mount.endswith(":ro")
+    for service in ("web", "worker-gpu", "worker-cpu"):
+        # The same folder under the same path: scoring loads the model id's tokenizer there.
+        assert mount in SERVICES[service]["volumes"], service
+
+
+def test_the_readme_registers_vllm_on_the_allow_list() -> None:
+    from app.server_access import base_url_allowed
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "--profile vllm" in readme
+    url = "http://vllm:8001/v1"
+    assert f"OPENAI_BASE_URLS={url}" in readme
+    env = SERVICES["worker-gpu"]["environment"]
+    assert compose_default(env["OPENAI_BASE_URLS"]) == ""
+    allowed = Settings(OPENAI_BASE_URLS=url, _env_file=None)  # type: ignore[call-arg]
+    assert base_url_allowed(url, allowed)

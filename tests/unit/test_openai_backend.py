@@ -1,189 +1,31 @@
-"""OpenAIBackend against a small OpenAI-compatible server of our own on loopback.
+"""OpenAIBackend against a small OpenAI-compatible server of our own on loopback
+(tests/openai_fake.py)."""
 
-The server answers ``/v1/chat/completions`` with "echo: " + the last user message, cut by stop
-sequences and then by ``max_tokens`` counted in words. The last user message can ask for a
-failure: ``transient:N:KEY`` answers 503 to the first N requests, ``always500:KEY`` always 500,
-``bad400:KEY`` 400 with an error body, ``slow:KEY`` sleeps past the client's timeout. The
-server counts requests per message, and the peak number of requests in flight at once.
-"""
-
-import asyncio
 import re
-import socket
-import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
+from tests.openai_fake import (
+    API_KEY,
+    MODEL,
+    NO_LOGPROBS_MODEL,
+    SLOW_SECONDS,
+    FakeServer,
+    fake_logprob,
+    free_port,
+    running_fake,
+)
 from worker.backends.base import BackendError, GenerationParams
 from worker.backends.openai_backend import OpenAIBackend, render_for_scoring
-
-MODEL = "tiny-echo"
-NO_LOGPROBS_MODEL = "no-logprobs"
-API_KEY = "sk-test"
-SLOW_SECONDS = 1.0
-
-
-class FakeServer:
-    def __init__(self) -> None:
-        self.attempts: Counter[str] = Counter()
-        self.bodies: dict[str, dict[str, Any]] = {}
-        self.auth: list[str | None] = []
-        self.in_flight = 0
-        self.peak = 0
-        self.delay = 0.0
-        self.lock = threading.Lock()
-        self.app = self._build()
-
-    def reset_peak(self) -> None:
-        with self.lock:
-            self.peak = 0
-
-    def _build(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.get("/v1/models")
-        async def models(request: Request) -> dict[str, Any]:
-            self.auth.append(request.headers.get("authorization"))
-            return {
-                "object": "list",
-                "data": [{"id": name, "object": "model"} for name in (MODEL, "llama3:latest")],
-            }
-
-        @app.post("/v1/chat/completions")
-        async def chat(request: Request) -> Any:
-            body = await request.json()
-            self.auth.append(request.headers.get("authorization"))
-            last = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
-            with self.lock:
-                self.attempts[last] += 1
-                attempt = self.attempts[last]
-                self.bodies[last] = body
-                self.in_flight += 1
-                self.peak = max(self.peak, self.in_flight)
-            try:
-                if self.delay:
-                    await asyncio.sleep(self.delay)
-                return await self._answer(body, last, attempt)
-            finally:
-                with self.lock:
-                    self.in_flight -= 1
-
-        @app.post("/v1/completions")
-        async def completions(request: Request) -> Any:
-            body = await request.json()
-            prompt = body["prompt"]
-            tokens = re.findall(r"\s*\S+|\s+", prompt)  # words with their leading spaces
-            offsets, position = [], 0
-            for token in tokens:
-                offsets.append(position)
-                position += len(token)
-            logprobs = {
-                "tokens": tokens,
-                "token_logprobs": [None] + [fake_logprob(t) for t in tokens[1:]],
-                "text_offset": offsets,
-                "top_logprobs": None,
-            }
-            no_logprobs = body["model"] == NO_LOGPROBS_MODEL or not body.get("echo")
-            return {
-                "object": "text_completion",
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "text": prompt,
-                        "logprobs": None if no_logprobs else logprobs,
-                        "finish_reason": "length",
-                    }
-                ],
-                "usage": {"prompt_tokens": len(tokens), "completion_tokens": 0},
-            }
-
-        return app
-
-    async def _answer(self, body: dict[str, Any], last: str, attempt: int) -> Any:
-        if match := re.match(r"transient:(\d+):", last):
-            if attempt <= int(match.group(1)):
-                return error(503, "the engine is warming up")
-        elif last.startswith("always500:"):
-            return error(500, f"boom number {attempt}")
-        elif last.startswith("bad400:"):
-            return error(400, "max_tokens is too large for this model")
-        elif last.startswith("slow:"):
-            await asyncio.sleep(SLOW_SECONDS)
-        text = "echo: " + last
-        finish = "stop"
-        for stop in body.get("stop") or []:
-            if stop in text:
-                text = text[: text.index(stop)]
-        words = text.split(" ")
-        if len(words) > body["max_tokens"]:
-            words, finish = words[: body["max_tokens"]], "length"
-        text = " ".join(words)
-        usage = {
-            "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
-            "completion_tokens": len(words),
-        }
-        if last.startswith("nousage:"):
-            usage = {}
-        return {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "eos_token" if last.startswith("odd:") else finish,
-                }
-            ],
-            "usage": usage,
-        }
-
-
-def fake_logprob(token: str) -> float:
-    return -0.1 * len(token)
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"message": message, "type": "BadRequestError", "code": status}},
-        status_code=status,
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[FakeServer, str]]:
-    fake = FakeServer()
-    port = free_port()
-    config = uvicorn.Config(
-        fake.app, host="127.0.0.1", port=port, log_level="error", timeout_graceful_shutdown=2
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        assert thread.is_alive(), "the fake server did not start"
-        assert time.monotonic() < deadline, "the fake server did not start within 10 s"
-        time.sleep(0.02)
-    yield fake, f"http://127.0.0.1:{port}/v1"
-    uv.should_exit = True
-    thread.join(timeout=5)
+    with running_fake() as running:
+        yield running
 
 
 @pytest.fixture
@@ -346,7 +188,8 @@ def test_score_without_logprobs_fails(server: tuple[FakeServer, str]) -> None:
         backend.close()
     assert str(raised.value) == (
         f"the server at {url}/completions returns no log-probabilities; use a server that "
-        "supports echo with logprobs (vLLM) or the local transformers backend"
+        "supports echo with logprobs (vLLM) or logprobs on generated tokens, or the local "
+        "transformers backend"
     )
 
 

