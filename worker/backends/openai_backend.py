@@ -20,7 +20,9 @@ from worker.backends.base import (
     Conversation,
     Generation,
     GenerationParams,
+    OptionsQuestion,
     TransientBackendError,
+    score_each_option,
 )
 
 T = TypeVar("T")
@@ -189,6 +191,10 @@ class OpenAIBackend:
             return _sum_continuation(url, answer, start=len(prefix), end=len(prefix + continuation))
 
         return self._run_all(one, list(zip(contexts, continuations, strict=True)))
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        # Every option its own request, all in flight together: a server shares no work here.
+        return score_each_option(self, questions)
 
     def close(self) -> None:
         self._client.close()
