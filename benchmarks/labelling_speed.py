@@ -1,4 +1,4 @@
-"""AI-feedback labelling speed (issue 7): scoring the options against generating the answer.
+"""AI-feedback labelling speed (issues 7 and 14): scoring the options against generating the answer.
 
 `worker.pipeline.ai_feedback.label_pairs` reads the labeller's answer from log-probabilities:
 it scores "The answer is: (A)" and "The answer is: (B)" after the multiple-choice question. A
@@ -7,19 +7,24 @@ the text. Both are measured here on the same HH-RLHF pairs, the same model and t
 question (the same sampled principle per pair), in the same chunks the labelling job uses:
 
 1. scoring: `label_pairs` with `LabelConfig(order_average=..., ensemble=1)`, chunk by chunk;
-2. generating: the very questions `label_pairs` builds, sent to `backend.generate` chunk by
-   chunk (greedy, `--max-new-tokens`), the answer parsed from the text ("(A)", "option B",
-   "B." ...); an answer with no letter counts as unparsed;
-3. scoring, one pass (sketch; `--no-one-pass` leaves it out): a cheaper scoring that is not in
-   the job, measured to size the fix: one forward pass per question over the prompt and
-   "The answer is: (", both letters read from that one next-token distribution, where
-   `Backend.score` reads the whole prompt once per option.
+   since issue 14 the backend's `score_options` runs each question once for both options
+   (the options' tails, ")" after the letter, on the question's key/value cache);
+2. scoring, a row per option (before issue 14): the same, on a wrapper without
+   `score_options`, so every option is its own `Backend.score` row that reads the whole
+   question again (`--no-rows` leaves it out);
+3. generating: the very questions `label_pairs` builds, sent to `backend.generate` chunk by
+   chunk (greedy, `--max-new-tokens`, on the same backend and its shared-prefix cache), the
+   answer parsed from the text ("(A)", "option B", "B." ...); an answer with no letter counts
+   as unparsed, and its pair is not labelled;
+4. scoring, one pass (sketch; only with `--one-pass`): issue 7's sketch of the fix, one forward
+   pass per question over the prompt and "The answer is: (", both letters read from that one
+   next-token distribution, the closing ")" left out.
 
 Each is run with one order and with order averaging (both orders asked; a generated pair whose
 two answers disagree is a tie). They alternate (scoring, generating, one pass, scoring, ...) for
 `--repeats` rounds so drift in the machine's load hits all alike; the table gives medians,
-comparisons (pairs) per second, and each one's speed over generating's (goal for scoring: at
-least 5).
+comparisons (pairs) per second, each one's speed over generating's (goal for scoring since
+issue 14: at least 1.0; issue 7's was 5), and the share of pairs that got a label.
 "picks chosen" is how often the label is HH-RLHF's chosen reply (a tie counts half, a skipped
 or unparsed pair nothing); the chosen reply is (A) in even pairs and (B) in odd ones.
 
@@ -34,6 +39,7 @@ CPU share "ours" is this process's CPU time over wall time x torch threads; "oth
 of the machine's busy time over wall time x CPUs: well above 0%, and other work took the cores.
 
     .venv/bin/python -m benchmarks.labelling_speed --pairs 32 --repeats 2 --limit 64
+    .venv/bin/python -m benchmarks.labelling_speed --pairs 32 --repeats 1 --hhh-settings ""
 """
 
 import argparse
@@ -56,7 +62,14 @@ from app.datasets.helpful_files import parse_helpful_file
 from app.recipe.comparison_text import ANSWER_CUE
 from app.recipe.documents import ConstitutionDoc
 from app.recipe.hhh_file import HHHItem, load_hhh
-from worker.backends.base import Conversation, GenerationParams
+from worker.backends.base import (
+    Backend,
+    Conversation,
+    Generation,
+    GenerationParams,
+    OptionsQuestion,
+    score_each_option,
+)
 from worker.backends.local_models import default_gguf_path
 from worker.backends.transformers_backend import TransformersBackend
 from worker.evals.hhh import DEFAULT_FILE as HHH_FILE
@@ -75,6 +88,7 @@ DATA = REPO.parent / "shared" / "data" / "hh-rlhf" / "harmless-base-test-dev.jso
 OUT = REPO / "var" / "benchmarks" / "labelling_speed.json"
 TICKS = os.sysconf("SC_CLK_TCK")
 ONE_PASS = "scoring, one pass (sketch)"
+ROWS = "scoring, a row per option (before)"
 SEED = 0  # LabelConfig's default: the same principle per pair on both sides
 
 # A written answer's letter, most explicit first: "(A)", then "option B" / "answer is: A",
@@ -156,10 +170,35 @@ def chunks(pairs: Sequence[Pair], size: int) -> list[list[Pair]]:
     return [list(pairs[i : i + size]) for i in range(0, len(pairs), size)]
 
 
+class RowPerOption:
+    """The backend as `label_pairs` met it before issue 14: no `score_options` of its own, so
+    every option is a `score` row of its own and reads the whole question again."""
+
+    def __init__(self, backend: TransformersBackend) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.context_length = backend.context_length
+        self.tokenizer = backend.tokenizer  # what `count_tokens` measures questions with
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: GenerationParams
+    ) -> list[Generation]:
+        return self.backend.generate(conversations, params)
+
+    def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
+        return self.backend.score(contexts, continuations)
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        return score_each_option(self, questions)
+
+    def close(self) -> None:
+        pass
+
+
 def score_labels(
     pairs: Sequence[Pair],
     constitution: ConstitutionDoc,
-    backend: TransformersBackend,
+    backend: Backend,
     order_average: bool,
     chunk: int,
 ) -> list[str]:
@@ -348,9 +387,9 @@ def speed_table(
         for (m, o), v in runs.items()
     }
     lines = [
-        "| method | orders | questions | answers parsed | picks chosen | runs, s | median s "
-        "| CPU share ours / others | comparisons/s | this / generating |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| method | orders | questions | answers parsed | labelled | picks chosen | runs, s "
+        "| median s | CPU share ours / others | comparisons/s | this / generating |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for (method, orders), measures in sorted(runs.items(), key=lambda kv: kv[0][1] == "both"):
         per_pair = 2 if orders == "both" else 1
@@ -367,9 +406,11 @@ def speed_table(
             answered = "n/a (scored)"
         rate = rates[f"{method} / {orders}"]
         ratio = rate / rates[f"generating / {orders}"]
+        mine = labels[(method, orders)]
+        labelled = sum(label in ("A", "B", "tie") for label in mine) / len(mine)
         lines.append(
-            f"| {method} | {orders} | {len(pairs) * per_pair} | {answered} "
-            f"| {picks_chosen(pairs, labels[(method, orders)]):.1%} | {each} | {seconds:.1f} "
+            f"| {method} | {orders} | {len(pairs) * per_pair} | {answered} | {labelled:.0%} "
+            f"| {picks_chosen(pairs, mine):.1%} | {each} | {seconds:.1f} "
             f"| {share} | {rate:.2f} | {ratio:.2f} |"
         )
     return "\n".join(lines), rates
@@ -384,8 +425,14 @@ def main() -> None:
     parser.add_argument(
         "--one-pass",
         action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also time issue 7's one-pass scoring sketch",
+    )
+    parser.add_argument(
+        "--rows",
+        action=argparse.BooleanOptionalAction,
         default=True,
-        help="also time the one-pass scoring sketch",
+        help="also time scoring a row per option, as before issue 14",
     )
     parser.add_argument(
         "--limit",
@@ -429,6 +476,10 @@ def main() -> None:
             pairs, constitution, backend, both, args.chunk, args.max_new_tokens, answers
         ),
     }
+    if args.rows:
+        methods[ROWS] = lambda both, _: score_labels(
+            pairs, constitution, RowPerOption(backend), both, args.chunk
+        )
     if args.one_pass:
         methods[ONE_PASS] = lambda both, _: one_pass_labels(
             pairs, constitution, backend, both, args.chunk
@@ -465,7 +516,7 @@ def main() -> None:
     ratio = {o: rates[f"scoring / {o}"] / rates[f"generating / {o}"] for o in ("one", "both")}
     print(
         f"\nscoring / generating: one order {ratio['one']:.2f}, both orders {ratio['both']:.2f}"
-        " (goal >= 5)"
+        " (goal >= 1.0)"
     )
     for other in [m for m in methods if m != "scoring"]:
         same = [

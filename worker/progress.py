@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.timeutil import format_duration
-from worker.backends.base import Backend, Conversation, Generation, GenerationParams
+from worker.backends.base import (
+    Backend,
+    Conversation,
+    Generation,
+    GenerationParams,
+    OptionsQuestion,
+    options_scores,
+)
 
 
 def tokens_per_second(tokens: int, seconds: float) -> float | None:
@@ -110,6 +117,9 @@ class MeteredBackend:
 
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         return self.inner.score(contexts, continuations)
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        return options_scores(self.inner, questions)
 
     def close(self) -> None:
         self.inner.close()

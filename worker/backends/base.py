@@ -7,6 +7,8 @@ from typing import Protocol
 Conversation = list[
     dict[str, str]
 ]  # chat messages: {"role": "system"|"user"|"assistant", "content": ...}
+# A multiple-choice question: its context, and the options to score as the assistant's reply.
+OptionsQuestion = tuple[Conversation, Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -55,4 +57,28 @@ class Backend(Protocol):
         """Summed log-probability of each continuation as the assistant's reply to its context."""
         ...
 
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        """Per question, `score` of each of its options after its context, in order. A backend
+        may read each question once for all its options; `score_each_option` is the plain way."""
+        ...
+
     def close(self) -> None: ...
+
+
+def score_each_option(backend: Backend, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+    """`score_options` for a backend that cannot share work between options: every option a
+    row of one `score` call (a server then gets all the rows in flight at once)."""
+    flat = [(context, option) for context, options in questions for option in options]
+    scores = backend.score([c for c, _ in flat], [o for _, o in flat]) if flat else []
+    out: list[list[float]] = []
+    for _, options in questions:
+        out.append(scores[: len(options)])
+        scores = scores[len(options) :]
+    return out
+
+
+def options_scores(backend: Backend, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+    """The backend's own `score_options`, or `score_each_option` for one without it (a
+    stand-in written before the method existed)."""
+    own = getattr(backend, "score_options", None)
+    return own(questions) if callable(own) else score_each_option(backend, questions)

@@ -3,7 +3,13 @@
 import hashlib
 from collections.abc import Sequence
 
-from worker.backends.base import Conversation, Generation, GenerationParams
+from worker.backends.base import (
+    Conversation,
+    Generation,
+    GenerationParams,
+    OptionsQuestion,
+    score_each_option,
+)
 
 
 class FakeBackend:
@@ -41,6 +47,9 @@ class FakeBackend:
 
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         return [-float(len(c)) for c in continuations]
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        return score_each_option(self, questions)
 
     def close(self) -> None:
         pass

@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from worker.backends.base import BackendError, Conversation, Generation, GenerationParams
+from worker.backends.base import (
+    BackendError,
+    Conversation,
+    Generation,
+    GenerationParams,
+    OptionsQuestion,
+    score_each_option,
+)
 
 # The prompt cache's size: states of about 40 prompts of 1,000 tokens for a 135M model.
 CACHE_BYTES = 1 << 30
@@ -157,6 +164,10 @@ class LlamaCppBackend:
             except (ValueError, RuntimeError, OSError) as exc:
                 raise BackendError(f"cannot open a scoring context: {exc}") from exc
         return self._scorer
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        # Each option its own row, as `score` runs them.
+        return score_each_option(self, questions)
 
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         if len(contexts) != len(continuations):

@@ -20,7 +20,9 @@ from worker.backends.base import (
     Conversation,
     Generation,
     GenerationParams,
+    OptionsQuestion,
     TransientBackendError,
+    score_each_option,
 )
 from worker.backends.server_probe import ServerProbe, probe_server
 from worker.backends.server_scoring import ChatRenderer, ServerScorer, render_plain
@@ -197,6 +199,10 @@ class OpenAIBackend:
                 if self._on_probe is not None:
                     self._on_probe(self.probe)
             return self._scorer, self._render
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        # Every option its own request, all in flight together: a server shares no work here.
+        return score_each_option(self, questions)
 
     def close(self) -> None:
         self._client.close()

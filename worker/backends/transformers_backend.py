@@ -10,8 +10,15 @@ from typing import cast
 import torch
 from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
 
-from worker.backends.base import BackendError, Conversation, Generation, GenerationParams
+from worker.backends.base import (
+    BackendError,
+    Conversation,
+    Generation,
+    GenerationParams,
+    OptionsQuestion,
+)
 from worker.backends.local_models import load_tokenizer, resolve_model_folder
+from worker.backends.prefix_cache import Sampling, common_prefix, decode, score_rows
 
 
 class TransformersBackend:
@@ -27,6 +34,7 @@ class TransformersBackend:
         device: str | None = None,
         batch_size: int = 16,
         max_context: int | None = None,
+        prefix_cache: bool = True,
     ) -> None:
         folder = resolve_model_folder(model_path, cache_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -57,6 +65,11 @@ class TransformersBackend:
         self._end_ids = self._end_of_turn_ids(model)
         # Asking for the last few positions' logits only saves a (batch x length x vocab) tensor.
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        # Off: every row runs its whole prompt through `model.generate` (the old way, kept as
+        # the baseline the benchmark compares against).
+        self.prefix_cache = prefix_cache
+        # Prompt positions run through the model by generate and score_options, padding included.
+        self.prompt_tokens_computed = 0
 
     def _end_of_turn_ids(self, model: PreTrainedModel) -> list[int]:
         ids: set[int] = set()
@@ -113,33 +126,63 @@ class TransformersBackend:
         truncated = [len(p) > budget for p in prompts]
         # Keep the end of a long conversation: the latest turns are what the reply answers.
         prompts = [p[-budget:] for p in prompts]
-        sampling = params.temperature > 0
         if params.seed is not None:
             torch.manual_seed(params.seed)
         results: dict[int, Generation] = {}
         for batch in self._batches([len(p) for p in prompts]):
-            ids, mask = self._left_padded([prompts[i] for i in batch])
+            rows = [prompts[i] for i in batch]
             with torch.inference_mode():
-                # Every causal LM class mixes in generation; PreTrainedModel does not declare it.
-                output = cast(GenerationMixin, self.model).generate(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    max_new_tokens=params.max_new_tokens,
-                    do_sample=sampling,
-                    # Sampling settings only when sampling: greedy decoding warns about them.
-                    **(
-                        {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
-                        if sampling
-                        else {}
-                    ),
-                    pad_token_id=self._pad_id,
-                    eos_token_id=self._end_ids or None,
+                produced = (
+                    self._decode_on_prefix(rows, params)
+                    if self.prefix_cache
+                    else self._generate_padded(rows, params)
                 )
-            for row, index in enumerate(batch):
-                new_tokens = output[row, ids.shape[1] :].tolist()
-                finished = self._finish(new_tokens, params.stop, len(prompts[index]))
+            for tokens, index in zip(produced, batch, strict=True):
+                finished = self._finish(tokens, params.stop, len(prompts[index]))
                 results[index] = replace(finished, truncated=truncated[index])
         return [results[i] for i in range(len(prompts))]
+
+    def _decode_on_prefix(self, rows: list[list[int]], params: GenerationParams) -> list[list[int]]:
+        sampling = Sampling(
+            max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            repetition_penalty=params.repetition_penalty,
+            end_ids=tuple(self._end_ids),
+            pad_id=self._pad_id,
+        )
+        stop = [s for s in params.stop if s]
+
+        def stopped(tokens: list[int]) -> bool:
+            text = self._decode(tokens)
+            return any(s in text for s in stop)
+
+        produced, computed = decode(self.model, rows, sampling, stopped if stop else None)
+        self.prompt_tokens_computed += computed
+        return produced
+
+    def _generate_padded(self, rows: list[list[int]], params: GenerationParams) -> list[list[int]]:
+        ids, mask = self._left_padded(rows)
+        self.prompt_tokens_computed += ids.numel()
+        sampling = params.temperature > 0
+        # Every causal LM class mixes in generation; PreTrainedModel does not declare it.
+        output = cast(GenerationMixin, self.model).generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=params.max_new_tokens,
+            do_sample=sampling,
+            # Sampling settings only when sampling: greedy decoding warns about them.
+            **(
+                {"temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k}
+                if sampling
+                else {}
+            ),
+            repetition_penalty=params.repetition_penalty,
+            pad_token_id=self._pad_id,
+            eos_token_id=self._end_ids or None,
+        )
+        return [output[row, ids.shape[1] :].tolist() for row in range(len(rows))]
 
     def _finish(self, tokens: list[int], stop: Sequence[str], prompt_tokens: int) -> Generation:
         end = next((i for i, t in enumerate(tokens) if t in self._end_ids), None)
@@ -174,19 +217,22 @@ class TransformersBackend:
                 low = middle + 1
         return high
 
+    def _score_row(self, context: Conversation, continuation: str) -> tuple[list[int], list[int]]:
+        """The prompt's and the continuation's tokens, as `score` reads them."""
+        prompt_text = self._prompt_text(context)
+        prompt = self._encode(prompt_text)
+        full = self._encode(prompt_text + continuation)
+        # Tokens may merge across the boundary; then score the continuation tokenised alone.
+        if full[: len(prompt)] == prompt and len(full) > len(prompt):
+            return prompt, full[len(prompt) :]
+        return prompt, self._encode(continuation)
+
     def score(self, contexts: Sequence[Conversation], continuations: Sequence[str]) -> list[float]:
         if len(contexts) != len(continuations):
             raise ValueError("score needs one continuation per context")
         rows: list[tuple[list[int], list[int]]] = []
         for context, continuation in zip(contexts, continuations, strict=True):
-            prompt_text = self._prompt_text(context)
-            prompt = self._encode(prompt_text)
-            full = self._encode(prompt_text + continuation)
-            # Tokens may merge across the boundary; then score the continuation tokenised alone.
-            if full[: len(prompt)] == prompt and len(full) > len(prompt):
-                reply = full[len(prompt) :]
-            else:
-                reply = self._encode(continuation)
+            prompt, reply = self._score_row(context, continuation)
             if len(reply) >= self.context_length:
                 raise BackendError(
                     f"a continuation of {len(reply)} tokens does not fit the model's context "
@@ -200,6 +246,29 @@ class TransformersBackend:
             ):
                 scores[index] = value
         return [scores[i] for i in range(len(rows))]
+
+    def score_options(self, questions: Sequence[OptionsQuestion]) -> list[list[float]]:
+        """`score` of each option, the question read once: its prompt (and the start the
+        options share, "The answer is: (") is run once, and only the options' tails on its cache."""
+        results: list[list[float]] = []
+        for context, options in questions:
+            rows = [self._score_row(context, option) for option in options]
+            prompt = rows[0][0]
+            full = [p + r for p, r in rows]
+            # Past the context, or empty (probability one), the plain way handles it.
+            if (
+                not options
+                or any(not r for _, r in rows)
+                or max(len(f) for f in full) > self.context_length
+                or common_prefix(full) < len(prompt)
+            ):
+                results.append(self.score([context] * len(options), list(options)))
+                continue
+            with torch.inference_mode():
+                results.append(score_rows(self.model, full, len(prompt)))
+            shared = common_prefix(full)
+            self.prompt_tokens_computed += shared + len(full) * max(len(f) - shared for f in full)
+        return results
 
     def _score_batch(self, rows: Sequence[tuple[list[int], list[int]]]) -> list[float]:
         # Left padding puts every continuation at the end of its row, so only the last

@@ -1,5 +1,5 @@
 """Asking the backend: which questions fit its context, the reasoning with chain of thought
-(one `generate` call), the options' log-probabilities (one `score` call), and their
+(one `generate` call), the options' log-probabilities (one `score_options` call), and their
 normalisation into probabilities."""
 
 import math
@@ -14,6 +14,7 @@ from worker.backends.base import (
     Conversation,
     GenerationParams,
     TransientBackendError,
+    options_scores,
 )
 from worker.pipeline.critique_revision import clean_output
 from worker.pipeline.feedback_questions import answer_continuation
@@ -144,8 +145,8 @@ def score_options(
 ) -> list[OptionScores | Unscored]:
     """Answers multiple-choice questions (each ending in the user's question turn) by scoring
     the options (A) and (B): one `generate` call for all reasoning with chain of thought, then
-    one `score` call for every row. A question that does not fit the backend's context is
-    "too_long" and skipped; the others are scored regardless."""
+    one `score_options` call for every question. A question that does not fit the backend's
+    context is "too_long" and skipped; the others are scored regardless."""
     results: list[OptionScores | Unscored | None] = [None] * len(questions)
     # Room the reply needs: the answer, and with chain of thought the longest reasoning.
     fixed = answer_continuation("A", "" if chain_of_thought else None)
@@ -176,19 +177,17 @@ def score_options(
                 still.append(i)
         fitting = still
 
-    def rows(i: int) -> list[tuple[Conversation, str]]:
+    def asked(i: int) -> list[tuple[Conversation, list[str]]]:
         thought = reasoning.get(i) if chain_of_thought else None
-        return [(questions[i], answer_continuation(letter, thought)) for letter in LETTERS]
+        return [(questions[i], [answer_continuation(letter, thought) for letter in LETTERS])]
 
-    scored = _in_groups(
-        [rows(i) for i in fitting],
-        lambda batch: backend.score([c for c, _ in batch], [t for _, t in batch]),
-    )
+    # Both options of a question in one item: a backend that can reads the question once.
+    scored = _in_groups([asked(i) for i in fitting], lambda batch: options_scores(backend, batch))
     for i, outcome in zip(fitting, scored, strict=True):
         if isinstance(outcome, BackendError):
             results[i] = Unscored("score_failed")
             continue
-        logprob_a, logprob_b = outcome
+        logprob_a, logprob_b = outcome[0]
         p_a, p_b = option_probabilities(logprob_a, logprob_b)
         results[i] = OptionScores(logprob_a, logprob_b, p_a, p_b, reasoning.get(i, ""))
     return [r if r is not None else Unscored("score_failed") for r in results]
