@@ -40,7 +40,7 @@ def finished_run(app: LiveApp, tiny_model: Path) -> int:
         "/generate",
         data={
             "constitution_version_id": scalar(app, "SELECT id FROM constitution_version"),
-            "prompt_set_id": scalar(app, "SELECT id FROM prompt_set"),
+            "prompt_set_id": scalar(app, "SELECT id FROM prompt_set WHERE source = 'built-in'"),
             "model_id": scalar(app, "SELECT id FROM language_model WHERE name = 'tiny'"),
             "rounds": "1",
             "max_prompts": "6",
