@@ -29,6 +29,7 @@ from worker.backends.base import (
     OptionsQuestion,
     score_each_option,
 )
+from worker.backends.chat_template import chat_prompt_text, encode_templated
 
 # The prompt cache's size: states of about 40 prompts of 1,000 tokens for a 135M model.
 CACHE_BYTES = 1 << 30
@@ -102,14 +103,10 @@ class LlamaCppBackend:
         return self._llm
 
     def _prompt_text(self, conversation: Conversation) -> str:
-        text = self.tokenizer.apply_chat_template(
-            list(conversation), add_generation_prompt=True, tokenize=False
-        )
-        return str(text)
+        return chat_prompt_text(self.tokenizer, conversation)
 
     def _encode(self, text: str) -> list[int]:
-        # The chat template already wrote every special token the model expects.
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_templated(self.tokenizer, text)
 
     def count_tokens(self, messages: Conversation) -> int:
         return len(self._encode(self._prompt_text(messages)))

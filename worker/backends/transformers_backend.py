@@ -17,6 +17,7 @@ from worker.backends.base import (
     GenerationParams,
     OptionsQuestion,
 )
+from worker.backends.chat_template import chat_prompt_text, encode_templated
 from worker.backends.local_models import load_tokenizer, resolve_model_folder
 from worker.backends.prefix_cache import ReadPrompt, Sampling, common_prefix, decode, score_rows
 
@@ -90,14 +91,10 @@ class TransformersBackend:
         return self._model
 
     def _prompt_text(self, conversation: Conversation) -> str:
-        text = self.tokenizer.apply_chat_template(
-            conversation, add_generation_prompt=True, tokenize=False
-        )
-        return str(text)
+        return chat_prompt_text(self.tokenizer, conversation)
 
     def _encode(self, text: str) -> list[int]:
-        # The chat template already wrote every special token the model expects.
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_templated(self.tokenizer, text)
 
     def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
         # Longest first, so each batch holds rows of similar length and little padding.
