@@ -17,6 +17,7 @@ from app.routes import (
     auth,
     constitutions,
     datasets,
+    evaluations,
     feedback,
     few_shots,
     generation,
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
         datasets,
         training,
         feedback,
+        evaluations,
     ):
         app.include_router(module.router)
 

@@ -51,6 +51,7 @@ PLANNERS: set[str] = {
     "worker.tasks.run_generation",
     "worker.tasks.run_reply_pairs",
     "worker.tasks.run_labelling",
+    "worker.tasks.run_evaluation",
 }
 
 
