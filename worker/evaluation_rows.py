@@ -195,13 +195,13 @@ def store_results(
     )
     suite_of = {p.prompt_id: p.suite_id for p in inputs.prompts}
     for model_id, prompt_id, r in result.refusals:
-        answer = present[(model_id, prompt_id)]
-        if answer.id in classed:
+        stored = present[(model_id, prompt_id)]
+        if stored.id in classed:
             continue
         session.add(
             EvalRefusal(
                 job_id=job_id,
-                answer_id=answer.id or 0,
+                answer_id=stored.id or 0,
                 prompt_id=prompt_id,
                 suite_id=suite_of[prompt_id],
                 model_id=model_id,

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 import worker.eval_stages
-from app.models import Job, LanguageModel, PromptSet, Role
+from app.models import Job, LanguageModel, PromptSet, Role, User
 from app.recipe.evaluation import SuitePurpose
 from tests.conftest import RecordingQueue, csrf
 from tests.unit.eval_fakes import STYLES, RuleJudge, StyleBackend, make_evaluation_rows
@@ -48,7 +48,7 @@ def launch(client: TestClient, data: dict[str, Any]) -> Any:
 
 
 def test_the_form_renders_with_models_and_suites(
-    make_client: Callable[..., TestClient], session: Session
+    make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
 ) -> None:
     rows = make_evaluation_rows(session)
     page = make_client(Role.AUTHOR).get("/evaluations/new")
@@ -59,7 +59,10 @@ def test_the_form_renders_with_models_and_suites(
 
 
 def test_one_model_is_refused_with_the_field_and_nothing_is_written(
-    make_client: Callable[..., TestClient], session: Session, queue: RecordingQueue
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
 ) -> None:
     rows = make_evaluation_rows(session)
     client = make_client(Role.AUTHOR)
@@ -76,7 +79,10 @@ def test_one_model_is_refused_with_the_field_and_nothing_is_written(
 
 
 def test_a_suite_without_prompts_is_refused_before_any_job(
-    make_client: Callable[..., TestClient], session: Session, queue: RecordingQueue
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
 ) -> None:
     rows = make_evaluation_rows(session)
     empty = PromptSet(name="empty suite", purpose=SuitePurpose.RED_TEAM)
@@ -95,7 +101,10 @@ def test_a_suite_without_prompts_is_refused_before_any_job(
 
 
 def test_a_good_launch_queues_one_evaluation(
-    make_client: Callable[..., TestClient], session: Session, queue: RecordingQueue
+    make_client: Callable[..., TestClient],
+    users: dict[Role, User],
+    session: Session,
+    queue: RecordingQueue,
 ) -> None:
     rows = make_evaluation_rows(session)
     response = launch(make_client(Role.AUTHOR), form(rows))
@@ -108,6 +117,7 @@ def test_a_good_launch_queues_one_evaluation(
 
 def test_the_results_page_shows_ratings_rates_and_links_escaped(
     make_client: Callable[..., TestClient],
+    users: dict[Role, User],
     engine: Engine,
     session: Session,
     monkeypatch: pytest.MonkeyPatch,
