@@ -28,11 +28,24 @@ def count(app: LiveApp, sql: str, **params: object) -> int:
     return int(scalar(app, sql, **params))  # type: ignore[call-overload]
 
 
-def test_an_evaluation_survives_a_killed_worker(tmp_path: Path, tiny_model: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres+redis"])
+def services(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    if request.param == "sqlite":
+        return (
+            f"sqlite:///{tmp_path / 'live.sqlite'}",
+            f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+        )
+    return request.getfixturevalue("postgres_url"), request.getfixturevalue("redis_url")
+
+
+def test_an_evaluation_survives_a_killed_worker(
+    tmp_path: Path, tiny_model: Path, services: tuple[str, str]
+) -> None:
+    database_url, broker_url = services
     with live_app(
         tmp_path,
-        database_url=f"sqlite:///{tmp_path / 'live.sqlite'}",
-        broker_url=f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+        database_url=database_url,
+        broker_url=broker_url,
         CHUNK_LEASE_SECONDS="5",
         SWEEP_SECONDS="1",
     ) as app:
