@@ -91,11 +91,12 @@ def judgement_rows(
     model_id: int | None = None,
     suite_id: int | None = None,
     axis: str | None = None,
+    against: int | None = None,
     after: int = 0,
     limit: int = 50,
 ) -> list[tuple[EvalJudgement, Prompt, EvalAnswer, EvalAnswer]]:
     """A run's judgements with their prompt and both answers, by id; filtered by a model (on
-    either side), a suite or an axis."""
+    either side), the model it met (`against`, with `model_id`), a suite or an axis."""
     answer_a, answer_b = aliased(EvalAnswer), aliased(EvalAnswer)
     statement = (
         select(EvalJudgement, Prompt, answer_a, answer_b)
@@ -111,6 +112,10 @@ def judgement_rows(
             (col(EvalJudgement.model_a_id) == model_id)
             | (col(EvalJudgement.model_b_id) == model_id)
         )
+    if model_id and against:
+        statement = statement.where(
+            (col(EvalJudgement.model_a_id) == against) | (col(EvalJudgement.model_b_id) == against)
+        )
     if suite_id:
         statement = statement.where(EvalJudgement.suite_id == suite_id)
     if axis:
@@ -124,12 +129,15 @@ def reply_rows(
     job_id: int,
     model_id: int | None = None,
     suite_id: int | None = None,
+    suite_ids: Sequence[int] | None = None,
     refusal_class: str | None = None,
     evasive: bool = False,
     after: int = 0,
     limit: int = 50,
 ) -> list[tuple[EvalRefusal, Prompt, EvalAnswer]]:
-    """A run's classed replies with their prompt and answer, by id, filtered."""
+    """A run's classed replies with their prompt and answer, by id, filtered by a model, a
+    suite or several (`suite_ids`: those of one purpose), a class ("refusing": wholly or partly)
+    or evasiveness."""
     statement = (
         select(EvalRefusal, Prompt, EvalAnswer)
         .join(Prompt, col(Prompt.id) == EvalRefusal.prompt_id)
@@ -142,6 +150,8 @@ def reply_rows(
         statement = statement.where(EvalRefusal.model_id == model_id)
     if suite_id:
         statement = statement.where(EvalRefusal.suite_id == suite_id)
+    if suite_ids is not None:
+        statement = statement.where(col(EvalRefusal.suite_id).in_(list(suite_ids)))
     if refusal_class == "refusing":
         statement = statement.where(
             col(EvalRefusal.refusal_class).in_(["refuses", "partly-refuses"])

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
-from app.evaluation_view import boards, rate_tables
+from app.evaluation_view import boards, rate_tables, summary
 from app.evaluations import (
     KIND,
     evaluation_errors,
@@ -26,6 +26,7 @@ from app.ids import IdOrZero, OptionalId, PositiveId, parse_id
 from app.jobs import launch_job
 from app.models import Job, PromptSet
 from app.queue import JobQueue, get_job_queue
+from app.recipe.evaluation import SuitePurpose
 from app.specs.evaluation import EvaluationSpec
 from app.templating import render
 
@@ -112,6 +113,12 @@ def _names(session: Session, spec: EvaluationSpec | None) -> dict[str, Any]:
     }
 
 
+def _suites_of(session: Session, spec: EvaluationSpec | None, purpose: str) -> list[int]:
+    """The run's suites of one purpose."""
+    suites = [session.get(PromptSet, i) for i in (spec.suite_ids if spec else ())]
+    return [s.id or 0 for s in suites if s is not None and s.purpose == purpose]
+
+
 @router.get("/{run_id}")
 def results(request: Request, session: SessionDep, user: Viewer, run_id: PositiveId) -> Response:
     job, spec = _run(session, run_id)
@@ -121,6 +128,7 @@ def results(request: Request, session: SessionDep, user: Viewer, run_id: Positiv
         "spec": spec,
         "boards": boards(run_id, result),
         "rates": rate_tables(run_id, result),
+        "summary": summary(run_id, result),
         "result": result,
         **_names(session, spec),
     }
@@ -136,18 +144,25 @@ def judgements(
     model: OptionalId = None,
     suite: OptionalId = None,
     axis: str = "",
+    against: OptionalId = None,
     after: IdOrZero = 0,
 ) -> Response:
     job, spec = _run(session, run_id)
     if axis not in ("", "harmless", "helpful"):
         raise HTTPException(422, "axis: harmless, helpful or none")
     rows = judgement_rows(
-        session=session, job_id=run_id, model_id=model, suite_id=suite, axis=axis, after=after
+        session=session,
+        job_id=run_id,
+        model_id=model,
+        suite_id=suite,
+        axis=axis,
+        against=against,
+        after=after,
     )
     context = {
         "job": job,
         "rows": rows,
-        "filters": {"model": model, "suite": suite, "axis": axis},
+        "filters": {"model": model, "suite": suite, "axis": axis, "against": against},
         "after": rows[-1][0].id if len(rows) == 50 else None,
         **_names(session, spec),
     }
@@ -163,16 +178,20 @@ def replies(
     model: OptionalId = None,
     suite: OptionalId = None,
     shown: str = "",
+    purpose: str = "",
     after: IdOrZero = 0,
 ) -> Response:
     job, spec = _run(session, run_id)
     if shown not in SHOWN:
         raise HTTPException(422, "shown: refusing, evasive or none")
+    if purpose and purpose not in {p.value for p in SuitePurpose}:
+        raise HTTPException(422, "purpose: a suite purpose or none")
     rows = reply_rows(
         session=session,
         job_id=run_id,
         model_id=model,
         suite_id=suite,
+        suite_ids=_suites_of(session, spec, purpose) if purpose else None,
         refusal_class="refusing" if shown == "refusing" else None,
         evasive=shown == "evasive",
         after=after,
@@ -180,7 +199,7 @@ def replies(
     context = {
         "job": job,
         "rows": rows,
-        "filters": {"model": model, "suite": suite, "shown": shown},
+        "filters": {"model": model, "suite": suite, "shown": shown, "purpose": purpose},
         "after": rows[-1][0].id if len(rows) == 50 else None,
         **_names(session, spec),
     }

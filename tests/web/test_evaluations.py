@@ -142,6 +142,7 @@ def test_the_results_page_shows_ratings_rates_and_links_escaped(
         "Harmlessness · all suites" in page.text and "Helpfulness · suite over-refusal" in page.text
     )
     assert "win-matrix" in page.text and "Over-refusal" in page.text
+    assert "eval-summary" in page.text and "<th>Evasiveness</th>" in page.text
     assert f"/evaluations/{job_id}/judgements?model=" in page.text
     assert f"/evaluations/{job_id}/replies?model=" in page.text
 
@@ -149,9 +150,23 @@ def test_the_results_page_shows_ratings_rates_and_links_escaped(
     listed = client.get(f"/evaluations/{job_id}/judgements", params={"model": explainer})
     assert listed.status_code == 200 and "because it could hurt someone" in listed.text
     assert listed.text.count("data-judgement=") == 8  # 4 prompts x the 2 pairs it is in
+    evader_id = rows["models"]["evader"]
+    pair = client.get(
+        f"/evaluations/{job_id}/judgements", params={"model": explainer, "against": evader_id}
+    )
+    assert pair.text.count("data-judgement=") == 4  # one per prompt
+    assert f"against={evader_id}" in page.text  # the win matrix links to its pair
     evasive = client.get(f"/evaluations/{job_id}/replies", params={"shown": "evasive"})
     assert evasive.status_code == 200
     assert evasive.text.count("data-reply=") == 4  # the evader, on every prompt
+    # Over all suites, a rate links to the replies of its purpose only.
+    red = client.get(
+        f"/evaluations/{job_id}/replies", params={"shown": "evasive", "purpose": "red-team"}
+    )
+    assert red.text.count("data-reply=") == 2
+    assert "purpose=red-team" in page.text
+    bad = client.get(f"/evaluations/{job_id}/replies", params={"purpose": "x"})
+    assert bad.status_code == 422
     assert HOSTILE not in evasive.text
     assert client.get(f"/evaluations/{job_id}/replies", params={"shown": "x"}).status_code == 422
     assert (
