@@ -113,6 +113,9 @@ def test_a_good_launch_queues_one_evaluation(
     assert response.headers["location"] == f"/evaluations/{job.id}"
     assert queue.sent == [("worker.tasks.run_evaluation", job.id, "gpu")]
     assert len(job.parameters["model_ids"]) == 3
+    waiting = make_client(Role.VIEWER).get(f"/evaluations/{job.id}")
+    assert waiting.status_code == 200 and "The run is going" in waiting.text
+    assert f'hx-get="/jobs/{job.id}/status"' in waiting.text
 
 
 def test_the_results_page_shows_ratings_rates_and_links_escaped(
