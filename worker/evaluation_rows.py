@@ -137,7 +137,10 @@ def store_results(
     """Adds the chunk's rows to the session (the caller commits); what is stored is skipped.
 
     An answer another run stored meanwhile (same model, prompt and settings) stands: the unique
-    key refuses ours, the chunk runner rolls back and calls this again, which then finds it."""
+    key refuses ours, the chunk runner rolls back and calls this again, which then finds it.
+    Known limit: this chunk's judgements of that prompt then point at the other run's answer
+    while they judged ours (two runs with the same settings at the same moment; sampled answers
+    differ, greedy ones do not)."""
     prompt_ids = [p.prompt_id for p in inputs.prompts]
     model_ids = [m.id or 0 for m in inputs.models]
     present = stored_answers(session, inputs.settings_hash, model_ids, prompt_ids)
