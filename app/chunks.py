@@ -86,15 +86,13 @@ def claim_chunk(session: Session, chunk_id: int, worker: str, lease_seconds: flo
         return None
     note_progress(session, chunk_id)
     session.commit()
-    chunk = session.get(Chunk, chunk_id)
-    if chunk is not None:
-        session.refresh(chunk)
-    return chunk
+    # The commit expired every row this session holds: this reads the claimed row afresh.
+    return session.get(Chunk, chunk_id)
 
 
-def extend_lease(session: Session, chunk: Chunk, lease_seconds: float, **values: Any) -> bool:
-    """Extends this claim's lease (and sets `values`: steps, message); False when the chunk is no
-    longer ours (the sweeper re-queued it, or it ended). Commits."""
+def renew_lease(session: Session, chunk: Chunk, lease_seconds: float, **values: Any) -> bool:
+    """Extends this claim's lease (and sets `values`: steps, message) in the caller's transaction;
+    False when the chunk is no longer ours (the sweeper re-queued it, or it ended)."""
     result = session.exec(
         update(Chunk)
         .where(
@@ -104,8 +102,14 @@ def extend_lease(session: Session, chunk: Chunk, lease_seconds: float, **values:
         )
         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds), **values)
     )
-    session.commit()
     return rowcount(result) == 1
+
+
+def extend_lease(session: Session, chunk: Chunk, lease_seconds: float, **values: Any) -> bool:
+    """renew_lease, committed (the heartbeat's own transaction)."""
+    ours = renew_lease(session, chunk, lease_seconds, **values)
+    session.commit()
+    return ours
 
 
 def finish_chunk(session: Session, chunk: Chunk, *, seconds: float, message: str = "") -> bool:
@@ -291,6 +295,19 @@ def has_chunks(session: Session, job_id: int) -> bool:
         sa_select(func.count()).select_from(Chunk).where(col(Chunk.job_id) == job_id)
     ).scalar_one()
     return bool(count)
+
+
+def done_pace(session: Session, job_id: int) -> tuple[int, float | None]:
+    """The job's chunk count, and the seconds per item its finished chunks took (None: none)."""
+    done = col(Chunk.status) == ChunkStatus.DONE
+    chunks, items, seconds = session.execute(
+        sa_select(
+            func.count(),
+            func.sum(case((done & (col(Chunk.seconds) > 0), col(Chunk.size)), else_=0)),
+            func.sum(case((done & (col(Chunk.seconds) > 0), col(Chunk.seconds)), else_=0.0)),
+        ).where(col(Chunk.job_id) == job_id)
+    ).one()
+    return int(chunks), (float(seconds) / int(items) if items else None)
 
 
 def running_chunks(session: Session, job_id: int) -> int:

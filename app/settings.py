@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # A chunk's claim lasts this long; its worker's heartbeat extends it every
     # JOB_HEARTBEAT_SECONDS, so it runs out only when the worker died or lost the database.
     CHUNK_LEASE_SECONDS: int = Field(default=60, ge=1)
+    # A running chunk writes its step (its lease, the job's message) at most this often: the
+    # run page polls once a second, and with K workers on SQLite every write waits its turn at
+    # the one writer lock. Every step still checks for a cancel. 0: every step writes.
+    CHUNK_STEP_WRITE_SECONDS: float = Field(default=1.0, ge=0)
     # Claims of one chunk (or sends of a lost job) before the run is failed with its error.
     CHUNK_MAX_ATTEMPTS: int = Field(default=3, ge=1)
     # How often each worker's sweeper re-queues expired chunks and re-sends lost jobs.

@@ -10,7 +10,10 @@ For each K it reports prompts per second of the run (the job's start to its end)
 K = 1 (goal: >= 0.9 K), and where the workers' time went:
 - bookkeeping: time inside chunks (claim to finish) outside the model calls: claiming,
   preparing, progress and lease updates, storing the results and finishing the chunk (goal:
-  under 5% of the workers' time, K x the run's wall time);
+  under 5% of the workers' time, K x the run's wall time), less:
+- loading the model: each worker's first chunk loads the model before its first call (here the
+  HTTP client, the tokenizer and the server's probe; on a GPU worker, the weights), once per
+  worker process, and it is counted on its own;
 - between chunks: the rest of the workers' time (waiting for the next message, the planner, and
   at the end the workers with no chunk left).
 The model calls' times come from the server, which finds each request's prompt by its number,
@@ -127,11 +130,20 @@ class Result:
     prompts_per_second: float
     in_chunks_seconds: float  # summed over chunks: claim to finish
     model_seconds: float  # summed over chunks: the union of its model calls
-    bookkeeping_share: float  # (in chunks - model) / (workers x seconds)
+    # (in chunks - model - loading) / (workers x seconds)
+    bookkeeping_share: float
+    # Each worker's first chunk loads the model (for this server: the client, the tokenizer and
+    # the server's probe), once per worker process; that chunk's time before its first call.
+    loading_share: float
     between_chunks_share: float  # 1 - in chunks / (workers x seconds)
     cpu_share: float  # the machine's busy CPU / (CPUs x wall)
     retried_chunks: int
     model_calls: int
+    # The bookkeeping split, summed over chunks: claim to the first model call, the gaps between
+    # calls (the steps), and the last call to the chunk's end (storing and finishing).
+    head_seconds: float = 0.0
+    gaps_seconds: float = 0.0
+    tail_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
@@ -306,7 +318,8 @@ def tally(engine: Any, job: Job, workers: int, server: LatencyServer, cpu: float
     number_of = {p.id: int(MARK.findall(p.text)[0]) for p in prompts}
     with server.lock:
         calls = list(server.calls)
-    in_chunks = model = 0.0
+    in_chunks = model = head = tail = 0.0
+    heads: dict[str, tuple[float, float]] = {}  # worker: (its first chunk's start, head)
     for chunk in chunks:
         if chunk.started_at is None or chunk.finished_at is None:
             continue
@@ -320,7 +333,14 @@ def tally(engine: Any, job: Job, workers: int, server: LatencyServer, cpu: float
         ]
         in_chunks += end - start
         model += union_seconds(mine)
+        if mine:
+            head += min(s for s, _ in mine) - start
+            tail += end - max(e for _, e in mine)
+            first = heads.get(chunk.worker or "")
+            if first is None or start < first[0]:
+                heads[chunk.worker or ""] = (start, min(s for s, _ in mine) - start)
     capacity = workers * seconds
+    loading = sum(h for _, h in heads.values())
     stored = len(number_of)
     return Result(
         workers=workers,
@@ -330,11 +350,15 @@ def tally(engine: Any, job: Job, workers: int, server: LatencyServer, cpu: float
         prompts_per_second=round(stored / seconds, 3),
         in_chunks_seconds=round(in_chunks, 2),
         model_seconds=round(model, 2),
-        bookkeeping_share=round((in_chunks - model) / capacity, 4),
+        bookkeeping_share=round((in_chunks - model - loading) / capacity, 4),
+        loading_share=round(loading / capacity, 4),
         between_chunks_share=round(1 - in_chunks / capacity, 4),
         cpu_share=round(cpu, 3),
         retried_chunks=sum(1 for c in chunks if c.attempts > 1),
         model_calls=len(calls),
+        head_seconds=round(head, 2),
+        gaps_seconds=round(in_chunks - model - head - tail, 2),
+        tail_seconds=round(tail, 2),
     )
 
 
@@ -368,15 +392,16 @@ def main() -> None:
     print()
     print(
         "| K | prompts | chunks | run s | prompts/s | / K=1 | goal 0.9 K | bookkeeping "
-        "| between chunks | CPU share | retried |"
+        "| loading the model | between chunks | CPU share | retried |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         ratio = r.prompts_per_second / one.prompts_per_second
         print(
             f"| {r.workers} | {r.prompts} | {r.chunks} | {r.seconds:.1f} "
             f"| {r.prompts_per_second:.2f} | {ratio:.2f} | {0.9 * r.workers:.1f} "
-            f"| {100 * r.bookkeeping_share:.1f}% | {100 * r.between_chunks_share:.1f}% "
+            f"| {100 * r.bookkeeping_share:.1f}% | {100 * r.loading_share:.1f}% "
+            f"| {100 * r.between_chunks_share:.1f}% "
             f"| {100 * r.cpu_share:.0f}% | {r.retried_chunks} |"
         )
     OUT.parent.mkdir(parents=True, exist_ok=True)

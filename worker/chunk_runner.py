@@ -129,11 +129,19 @@ def _fail_job(session: Session, job_id: int, error: str) -> None:
 _backends: dict[Any, Backend] = {}
 
 
+def _backend_key(model: LanguageModel) -> tuple[int | None, str]:
+    return (model.id, repr(model.model_dump()))
+
+
+def is_cached(model: LanguageModel) -> bool:
+    return _backend_key(model) in _backends
+
+
 def cached_backend(model: LanguageModel) -> Backend:
     """One loaded model per worker process, kept between chunks (a GPU worker holds one)."""
     from worker.backends.loading import load_backend
 
-    key = (model.id, repr(model.model_dump()))
+    key = _backend_key(model)
     if key not in _backends:
         for stale in list(_backends):
             _backends.pop(stale).close()
@@ -233,15 +241,6 @@ def run_chunk(
             raise
 
 
-def _job_pace(engine: Engine, job_id: int) -> tuple[int, float | None]:
-    """The job's chunk count, and the seconds per item its finished chunks took (None: none)."""
-    with Session(engine) as session:
-        rows = session.exec(select(Chunk).where(Chunk.job_id == job_id)).all()
-    done = [c for c in rows if c.status == ChunkStatus.DONE and c.seconds > 0 and c.item_ids]
-    items = sum(len(c.item_ids) for c in done)
-    return len(rows), (sum(c.seconds for c in done) / items if items else None)
-
-
 def _run_claimed(
     engine: Engine,
     stage: ChunkStage,
@@ -253,6 +252,7 @@ def _run_claimed(
     on_step: OnStep | None = None,
 ) -> None:
     started = time.monotonic()
+    settings = get_settings()
     spec = stage.spec_type.from_parameters(parameters)
     steps_total = stage.steps(spec)
     size = f"{len(chunk.item_ids)} {stage.unit}"
@@ -262,22 +262,41 @@ def _run_claimed(
         if model is None:
             raise LookupError(f"model {stage.model_id(spec)} does not exist")
         session.expunge(model)
-    lease.renew(steps_total=steps_total, message=f"loading {model.name} · {size}")
+    if backend is None and not is_cached(model):
+        # Loading takes minutes for a large model on a GPU worker: say so meanwhile.
+        lease.renew(steps_total=steps_total, message=f"loading {model.name} · {size}")
     metered = MeteredBackend(backend or cached_backend(model))
-    chunks, past_pace = _job_pace(engine, chunk.job_id)
+    with Session(engine) as session:
+        chunks, past_pace = commands.done_pace(session, chunk.job_id)
     steps = 0
     first_step: float | None = None
+    # The claim wrote the chunk's row a moment ago: it counts as the last write.
+    last_write = started
 
     def step(message: str) -> None:
-        nonlocal steps, first_step
+        nonlocal steps, first_step, last_write
         now = time.monotonic()
         first_step = now if first_step is None else first_step
-        lease.renew(steps_done=steps, message=f"{message} · {size}"[:500])
-        if lease.lost:
-            raise ChunkLost()
+        write = now - last_write >= settings.CHUNK_STEP_WRITE_SECONDS
+        # One transaction per step (the lease, the cancel check and the job's message): with K
+        # workers on SQLite every commit waits its turn at the one writer lock. The lease's
+        # UPDATE comes first, so the transaction holds that lock from its start and its reads
+        # see the latest rows. A step that does not write only reads (the cancel check).
         with Session(engine) as session:
+            if write and not commands.renew_lease(
+                session,
+                chunk,
+                lease.lease_seconds,
+                steps_done=steps,
+                steps_total=steps_total,
+                message=f"{message} · {size}"[:500],
+            ):
+                lease.lost = True
+            if lease.lost:
+                raise ChunkLost()
             job = session.get(Job, chunk.job_id)
             if job is None or job.cancel_requested or job.status != JobStatus.RUNNING:
+                session.commit()
                 raise JobCancelled()
             progress = StepProgress(
                 chunk_number=chunk.index + 1,
@@ -293,13 +312,15 @@ def _run_claimed(
                 past_seconds_per_item=past_pace,
                 running=commands.running_chunks(session, chunk.job_id),
             )
-            # Several chunks may run at once: the last step reported is the job's message.
-            session.exec(
-                update(Job)
-                .where(col(Job.id) == chunk.job_id, col(Job.status) == JobStatus.RUNNING)
-                .values(message=progress.message[:500])
-            )
-            session.commit()
+            if write:
+                # Several chunks may run at once: the last step written is the job's message.
+                session.exec(
+                    update(Job)
+                    .where(col(Job.id) == chunk.job_id, col(Job.status) == JobStatus.RUNNING)
+                    .values(message=progress.message[:500])
+                )
+                session.commit()
+                last_write = now
         if on_step is not None:
             on_step(progress)
         steps += 1

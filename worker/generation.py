@@ -9,11 +9,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from app.constitutions import to_document
 from app.models import (
-    ConstitutionVersion,
     LanguageModel,
-    Principle,
     Prompt,
     Trace,
     TraceStep,
@@ -21,6 +18,7 @@ from app.models import (
 from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.specs.generation import GenerationSpec
+from worker.constitution_cache import version_document
 from worker.pipeline.critique_revision import (
     GenerationConfig,
     PromptInput,
@@ -58,21 +56,18 @@ def load_inputs(
     session: Session, spec: GenerationSpec, prompt_ids: Sequence[int]
 ) -> GenerationInputs:
     """What one chunk needs: the constitution, and its prompts in the chunk's order."""
-    version = session.get(ConstitutionVersion, spec.constitution_version_id)
-    if version is None:
-        raise LookupError(f"constitution version {spec.constitution_version_id} does not exist")
+    version = version_document(session, spec.constitution_version_id)
     if session.get(LanguageModel, spec.model_id) is None:
         raise LookupError(f"model {spec.model_id} does not exist")
     by_id = {
         row.id: row for row in session.exec(select(Prompt).where(col(Prompt.id).in_(prompt_ids)))
     }
     rows = [by_id[prompt_id] for prompt_id in prompt_ids if prompt_id in by_id]
-    principles = session.exec(select(Principle).where(Principle.version_id == version.id)).all()
     return GenerationInputs(
-        version_id=version.id or 0,
+        version_id=version.version_id,
         model_id=spec.model_id,
-        constitution=to_document(session=session, version=version),
-        principle_ids={p.key: p.id or 0 for p in principles},
+        constitution=version.document,
+        principle_ids=version.principle_ids,
         prompts=[
             PromptInput(
                 prompt_id=row.id or 0,
@@ -96,11 +91,9 @@ def store_traces(
             )
         )
     )
-    count = 0
-    for result in results:
-        if result.prompt_id in stored:
-            continue
-        trace = Trace(
+    fresh = [result for result in results if result.prompt_id not in stored]
+    traces = [
+        Trace(
             job_id=job_id,
             prompt_id=result.prompt_id,
             constitution_version_id=inputs.version_id,
@@ -111,8 +104,11 @@ def store_traces(
             final_reply=result.final_reply,
             flags=result.flags,
         )
-        session.add(trace)
-        session.flush()
+        for result in fresh
+    ]
+    session.add_all(traces)
+    session.flush()  # one batched INSERT gives every trace its id
+    for trace, result in zip(traces, fresh, strict=True):
         for step in result.rounds:
             session.add(
                 TraceStep(
@@ -131,5 +127,4 @@ def store_traces(
                     flags=sorted(set(step.critique.flags + step.revision.flags)),
                 )
             )
-        count += 1
-    return count
+    return len(traces)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from app.constitutions import to_document
-from app.models import Comparison, ConstitutionVersion, LanguageModel, Prompt, ReplyPair
+from app.models import Comparison, LanguageModel, Prompt, ReplyPair
 from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.specs.labelling import LabelSpec
+from worker.constitution_cache import version_document
 from worker.pipeline.ai_feedback import Comparison as Judgement
 from worker.pipeline.ai_feedback import LabelConfig, PairInput
 
@@ -67,15 +67,13 @@ def load_pairs(
 
 
 def load_inputs(session: Session, spec: LabelSpec, pair_ids: Sequence[int]) -> LabelInputs:
-    version = session.get(ConstitutionVersion, spec.constitution_version_id)
-    if version is None:
-        raise LookupError(f"constitution version {spec.constitution_version_id} is gone")
+    version = version_document(session, spec.constitution_version_id)
     if session.get(LanguageModel, spec.model_id) is None:
         raise LookupError(f"model {spec.model_id} does not exist")
     return LabelInputs(
-        version_id=version.id or 0,
+        version_id=version.version_id,
         model_id=spec.model_id,
-        constitution=to_document(session=session, version=version),
+        constitution=version.document,
         pairs=load_pairs(session, spec.pair_job_id, pair_ids),
         config=label_config(spec),
     )

@@ -4,6 +4,7 @@ effect at the next step of a running chunk."""
 import re
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
@@ -12,6 +13,7 @@ from app.job_records import create_job
 from app.models import Chunk, ChunkStatus, Job, JobStatus, LanguageModel, Trace
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
+from app.settings import get_settings
 from worker.backends.base import Conversation, Generation, GenerationParams
 from worker.backends.fake import FakeBackend
 from worker.chunk_runner import run_in_process
@@ -72,8 +74,10 @@ class Watching(FakeBackend):
 
 
 def test_each_step_shows_chunk_step_size_rate_and_time_left(
-    engine: Engine, session: Session
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CHUNK_STEP_WRITE_SECONDS", "0")  # these steps take microseconds
+    get_settings.cache_clear()
     job_id = generation_job(session, prompts=6, chunk_size=3, rounds=1)
     backend = Watching(engine, job_id)
     steps: list[StepProgress] = []
@@ -100,9 +104,34 @@ def test_each_step_shows_chunk_step_size_rate_and_time_left(
     assert job is not None and job.status == JobStatus.SUCCEEDED
 
 
+def test_steps_closer_than_the_write_interval_are_not_written(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHUNK_STEP_WRITE_SECONDS", "3600")
+    get_settings.cache_clear()
+    job_id = generation_job(session, prompts=6, chunk_size=3, rounds=1)
+    backend = Watching(engine, job_id)
+    steps: list[StepProgress] = []
+    run_in_process(engine, job_id, backend=backend, on_step=steps.append)
+    # No step came a second after its chunk's claim: the page shows the claim's chunk count,
+    # while the progress bar (on_step) still hears every step.
+    assert (
+        backend.messages
+        == ["0 of 2 chunks done · 1 running"] * 3 + ["1 of 2 chunks done · 1 running"] * 3
+    )
+    assert [s.step for s in steps] == [
+        "initial replies",
+        "round 1 critiques",
+        "round 1 revisions",
+    ] * 2
+    job = session.get(Job, job_id)
+    assert job is not None and job.status == JobStatus.SUCCEEDED
+
+
 def test_a_cancel_mid_chunk_stops_at_the_next_step(engine: Engine, session: Session) -> None:
     job_id = generation_job(session, prompts=6, chunk_size=3, rounds=2)
-    # Cancelled while the first chunk's initial replies are being written.
+    # Cancelled while the first chunk's initial replies are being written; the next step is
+    # not written (the default interval), and still checks for the cancel.
     backend = Watching(engine, job_id, cancel_at_call=1)
     run_in_process(engine, job_id, backend=backend)
     assert len(backend.calls) == 1  # the critiques of round 1 never started

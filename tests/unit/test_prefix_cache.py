@@ -170,3 +170,26 @@ def test_score_options_equals_score_of_each_option(
     assert computed < prompts + 10 * sum(len(o) for _, o in questions)
     # The pipeline's entry point asks the backend's own method.
     assert options_scores(cached, questions) == together
+
+
+def test_a_question_reuses_the_start_it_shares_with_the_one_before(
+    backends: tuple[TransformersBackend, TransformersBackend],
+) -> None:
+    cached, _ = backends
+    # The two orders of a pair: the same conversation, the replies swapped.
+    first, second = "Paris is the capital.", "It is Lyon, I think."
+    questions = [
+        (
+            [*shared_prompt_batch()[1], {"role": "user", "content": f"(A) {a}\n(B) {b}"}],
+            ["The answer is: (A)", "The answer is: (B)"],
+        )
+        for a, b in ((first, second), (second, first))
+    ]
+    rows = prompt_rows(cached, [c for c, _ in questions])
+    before = cached.prompt_tokens_computed
+    together = cached.score_options(questions)
+    computed = cached.prompt_tokens_computed - before
+    for (context, options), scores in zip(questions, together, strict=True):
+        assert scores == pytest.approx(cached.score([context] * len(options), options), abs=1e-4)
+    # The second question ran only what follows the start both share.
+    assert computed < sum(len(r) for r in rows) - common_prefix(rows) + 20

@@ -252,16 +252,51 @@ def _loop(
     return produced
 
 
-def score_rows(model: PreTrainedModel, rows: Sequence[list[int]], scored_from: int) -> list[float]:
+@dataclass(frozen=True)
+class ReadPrompt:
+    """A question's prompt as run: its tokens, and each layer's keys and values over them."""
+
+    ids: list[int]
+    kv: list[tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    scores: list[float]
+    read: ReadPrompt  # for the next question, which may start the same way
+    computed: int  # prompt tokens run for these rows
+
+
+# A shorter common start is not worth copying a cache for.
+MIN_REUSED_TOKENS = 16
+
+
+def score_rows(
+    model: PreTrainedModel,
+    rows: Sequence[list[int]],
+    scored_from: int,
+    after: ReadPrompt | None = None,
+) -> ScoredRows:
     """Summed log-probability of each row's tokens from `scored_from` on (the rows share at
     least their first `scored_from` tokens: one question, its options after it). The shared
-    start is run once; the options' short tails run together on copies of its cache."""
+    start is run once, on top of what it has in common with the question read before (`after`:
+    the two orders of a pair, or the principles of an ensemble, share the conversation); the
+    options' short tails run together on copies of its cache."""
     device = model.device
     shared = common_prefix(rows)
     if not 0 < scored_from <= shared:
         raise ValueError("score_rows needs rows that share the tokens before the scored part")
+    start, cache = 0, None
+    if after is not None:
+        # At least one token is run, for the logits that predict the first scored one.
+        reused = min(common_prefix([after.ids, rows[0]]), scored_from - 1)
+        if reused >= MIN_REUSED_TOKENS:
+            start = reused
+            kept = [(keys[:, :, :start], values[:, :, :start]) for keys, values in after.kv]
+            cache = slot_cache(kept, 1, shared - start)
     # Positions scored_from - 1 .. shared - 1 predict the scored tokens inside the shared part.
-    logits, cache = run_row(model, rows[0][:shared], None, 0, shared - scored_from + 1)
+    logits, cache = run_row(model, rows[0][start:shared], cache, start, shared - scored_from + 1)
+    read = ReadPrompt(list(rows[0][:shared]), layers_of(cache))
     shared_log_probs = torch.log_softmax(logits[0], dim=-1)
     in_shared = rows[0][scored_from:shared]
     base = 0.0
@@ -271,13 +306,14 @@ def score_rows(model: PreTrainedModel, rows: Sequence[list[int]], scored_from: i
     tails = [row[shared:] for row in rows]
     width = max(len(t) for t in tails)
     scores = [base] * len(rows)
+    computed = shared - start + len(rows) * width
     if width == 0:
-        return scores
+        return ScoredRows(scores, read, computed)
     # Padding goes on the right: causal attention keeps it from reaching the real tokens.
     ids = torch.full((len(rows), width), rows[0][0], dtype=torch.long, device=device)
     for i, tail in enumerate(tails):
         ids[i, : len(tail)] = torch.tensor(tail, dtype=torch.long, device=device)
-    batch = slot_cache(layers_of(cache), len(rows), width)
+    batch = slot_cache(read.kv, len(rows), width)
     positions = torch.arange(shared, shared + width, device=device).unsqueeze(0)
     output = model(
         input_ids=ids,
@@ -293,4 +329,4 @@ def score_rows(model: PreTrainedModel, rows: Sequence[list[int]], scored_from: i
     picked = torch.log_softmax(tail_logits, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
     for i, tail in enumerate(tails):
         scores[i] += float(picked[i, : len(tail)].double().sum())
-    return scores
+    return ScoredRows(scores, read, computed)

@@ -18,7 +18,7 @@ from worker.backends.base import (
     OptionsQuestion,
 )
 from worker.backends.local_models import load_tokenizer, resolve_model_folder
-from worker.backends.prefix_cache import Sampling, common_prefix, decode, score_rows
+from worker.backends.prefix_cache import ReadPrompt, Sampling, common_prefix, decode, score_rows
 
 
 class TransformersBackend:
@@ -251,6 +251,7 @@ class TransformersBackend:
         """`score` of each option, the question read once: its prompt (and the start the
         options share, "The answer is: (") is run once, and only the options' tails on its cache."""
         results: list[list[float]] = []
+        read: ReadPrompt | None = None
         for context, options in questions:
             rows = [self._score_row(context, option) for option in options]
             prompt = rows[0][0]
@@ -265,9 +266,10 @@ class TransformersBackend:
                 results.append(self.score([context] * len(options), list(options)))
                 continue
             with torch.inference_mode():
-                results.append(score_rows(self.model, full, len(prompt)))
-            shared = common_prefix(full)
-            self.prompt_tokens_computed += shared + len(full) * max(len(f) - shared for f in full)
+                scored = score_rows(self.model, full, len(prompt), after=read)
+            results.append(scored.scores)
+            read = scored.read
+            self.prompt_tokens_computed += scored.computed
         return results
 
     def _score_batch(self, rows: Sequence[tuple[list[int], list[int]]]) -> list[float]:
