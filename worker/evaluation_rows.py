@@ -13,10 +13,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.constitutions import to_document
 from app.evaluations import model_names
 from app.models import (
-    ConstitutionVersion,
     EvalAnswer,
     EvalJudgement,
     EvalRefusal,
@@ -31,6 +29,7 @@ from app.recipe.eval_axes import AXIS_OF_PURPOSE, Axis, principles_for_axis
 from app.recipe.eval_results import ClassedReply, JudgedPair, Suite, evaluation_result
 from app.recipe.evaluation import RefusalClass
 from app.specs.evaluation import EvaluationSpec
+from worker.constitution_cache import version_document
 from worker.pipeline.evaluation import Answer, EvalPrompt, PairJudgement
 from worker.pipeline.refusal_judge import RefusalJudgement
 
@@ -67,13 +66,6 @@ def axis_constitutions(doc: ConstitutionDoc) -> tuple[dict[Axis, ConstitutionDoc
             name=doc.name, principles=chosen.principles, few_shots=doc.few_shots
         )
     return out, fallback
-
-
-def version_document(session: Session, version_id: int) -> ConstitutionDoc:
-    version = session.get(ConstitutionVersion, version_id)
-    if version is None:
-        raise LookupError(f"constitution version {version_id} is gone")
-    return to_document(session=session, version=version)
 
 
 def stored_answers(
@@ -118,7 +110,9 @@ def load_inputs(session: Session, spec: EvaluationSpec, prompt_ids: Sequence[int
         )
     settings_hash = spec.settings_hash()
     stored = stored_answers(session, settings_hash, spec.model_ids, prompt_ids)
-    constitutions, _ = axis_constitutions(version_document(session, spec.constitution_version_id))
+    constitutions, _ = axis_constitutions(
+        version_document(session, spec.constitution_version_id).document
+    )
     for model in models:
         session.expunge(model)
     return EvalInputs(
@@ -249,7 +243,9 @@ def run_result(session: Session, job_id: int) -> dict[str, Any]:
         )
         for r in session.exec(select(EvalRefusal).where(EvalRefusal.job_id == job_id))
     ]
-    _, fallback = axis_constitutions(version_document(session, spec.constitution_version_id))
+    _, fallback = axis_constitutions(
+        version_document(session, spec.constitution_version_id).document
+    )
     return evaluation_result(
         pairs=pairs,
         replies=replies,
