@@ -108,8 +108,7 @@ class EvaluationStage(ChunkStage):
             backend,
         )
         refusals = [(keyed[c.key][0], keyed[c.key][1].prompt_id, c) for c in classed]
-        reused = len(inputs.prompts) * len(model_ids) - len(written)
-        return [EvalChunkResult(written, judgements, refusals, reused=reused)]
+        return [EvalChunkResult(written, judgements, refusals)]
 
     def store(self, session: Session, job_id: int, inputs: Any, results: list[Any]) -> None:
         for result in results:

@@ -8,7 +8,7 @@ a run once its refusal classes are, and they are stored in the chunk's one trans
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -49,8 +49,6 @@ class EvalChunkResult:
     answers: list[Answer]  # the answers this chunk wrote (not the reused ones)
     judgements: list[PairJudgement]
     refusals: list[tuple[int, int, RefusalJudgement]]  # (model, prompt, judgement)
-    reused: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def axis_constitutions(doc: ConstitutionDoc) -> tuple[dict[Axis, ConstitutionDoc], list[str]]:
