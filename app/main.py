@@ -22,6 +22,7 @@ from app.routes import (
     few_shots,
     generation,
     jobs,
+    judge_checks,
     models,
     principles,
     prompt_sets,
@@ -62,6 +63,7 @@ def create_app() -> FastAPI:
         training,
         feedback,
         evaluations,
+        judge_checks,
     ):
         app.include_router(module.router)
 

@@ -24,6 +24,7 @@ from app.forms import SubmittedForm, parse_spec, spec_fields, spec_form_values
 from app.generation import launch_choices
 from app.ids import IdOrZero, OptionalId, PositiveId, parse_id
 from app.jobs import launch_job
+from app.judge_checks import judge_notes
 from app.models import Job, PromptSet
 from app.queue import JobQueue, get_job_queue
 from app.recipe.evaluation import SuitePurpose
@@ -130,6 +131,7 @@ def results(request: Request, session: SessionDep, user: Viewer, run_id: Positiv
         "rates": rate_tables(run_id, result),
         "summary": summary(run_id, result),
         "result": result,
+        "judge_notes": judge_notes(session, spec) if spec else [],
         **_names(session, spec),
     }
     return render(request, "evaluations/results.html", context)

@@ -45,6 +45,14 @@ class EvaluationSpec(SamplingSpec):
     bootstrap_samples: int = Field(
         1000, ge=10, le=20_000, title="Bootstrap samples (for the intervals)", description=""
     )
+    min_judge_kappa: float = Field(
+        0.4,
+        ge=-1.0,
+        le=1.0,
+        title="Warn below this judge kappa",
+        description="The results page warns when the judge's latest check against people "
+        "(a judge check) has a lower Cohen's kappa, or when it has none. 0.4: moderate.",
+    )
     chunk_size: int = Field(
         8,
         ge=1,

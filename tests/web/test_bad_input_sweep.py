@@ -93,6 +93,7 @@ HAND_READ_FIELDS: dict[tuple[str, str], list[str]] = {
         "max_prompts",
         "seed",
         "bootstrap_samples",
+        "min_judge_kappa",
         "chunk_size",
     ],
 }

@@ -83,6 +83,8 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/evaluations/{run_id}"): Role.VIEWER,
     ("GET", "/evaluations/{run_id}/judgements"): Role.VIEWER,
     ("GET", "/evaluations/{run_id}/replies"): Role.VIEWER,
+    ("GET", "/judge-checks/new"): Role.AUTHOR,
+    ("POST", "/judge-checks/new"): Role.AUTHOR,
     ("GET", "/training"): Role.AUTHOR,
     ("POST", "/training"): Role.AUTHOR,
     ("GET", "/constitutions"): Role.VIEWER,
