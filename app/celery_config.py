@@ -21,6 +21,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "reply_pairs": ("worker.tasks.run_reply_pairs", GPU_QUEUE),
     "label_pairs": ("worker.tasks.run_labelling", GPU_QUEUE),
     "eval_labeller": ("worker.tasks.run_labeller_eval", GPU_QUEUE),
+    "eval_judge": ("worker.tasks.run_judge_check", GPU_QUEUE),
+    "evaluate": ("worker.tasks.run_evaluation", GPU_QUEUE),
 }
 
 

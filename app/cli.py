@@ -157,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_generate import add_arguments
 
     add_arguments(generate_parser)
+    evaluate_parser = commands.add_parser(
+        "eval",
+        help="evaluate models on suites with a judge: ratings, refusal rates (into the database)",
+    )
+    from worker.cli_eval import add_arguments as add_eval_arguments
+
+    add_eval_arguments(evaluate_parser)
+    judge_parser = commands.add_parser(
+        "eval-judge",
+        help="check the refusal judge against people-labelled replies (XSTest's CSV format)",
+    )
+    from worker.cli_judge import add_arguments as add_judge_arguments
+
+    add_judge_arguments(judge_parser)
     eval_parser = commands.add_parser(
         "eval-labeller",
         help="accuracy of a feedback model on HHH multiple-choice questions (see --help)",
@@ -200,6 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         from worker.cli_generate import run
 
         return run(args)
+    elif args.command == "eval":
+        from worker.cli_eval import run as run_eval
+
+        return run_eval(args)
+    elif args.command == "eval-judge":
+        from worker.cli_judge import run as run_judge
+
+        return run_judge(args)
     elif args.command == "web":
         init()
         os.execv(sys.executable, web_command(args.host, args.port))

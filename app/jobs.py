@@ -60,6 +60,7 @@ RESUME_HINTS = {
     "generate": "It skips the prompts it already stored.",
     "reply_pairs": "It skips the prompts that have their two replies.",
     "label_pairs": "It skips the pairs it already labelled.",
+    "evaluate": "It skips the prompts it already judged, and reuses stored answers.",
     "train": "It continues from its latest checkpoint (or from the start if it saved none).",
 }
 

@@ -17,10 +17,12 @@ from app.routes import (
     auth,
     constitutions,
     datasets,
+    evaluations,
     feedback,
     few_shots,
     generation,
     jobs,
+    judge_checks,
     models,
     principles,
     prompt_sets,
@@ -60,6 +62,8 @@ def create_app() -> FastAPI:
         datasets,
         training,
         feedback,
+        evaluations,
+        judge_checks,
     ):
         app.include_router(module.router)
 

@@ -176,3 +176,7 @@ CHUNK_STAGES: dict[str, ChunkStage] = {
     "reply_pairs": ReplyPairStage(),
     "label_pairs": LabellingStage(),
 }
+
+# Stages kept in modules of their own register themselves here (a plain import: it also works
+# when such a module is imported first).
+import worker.eval_stages  # noqa: E402, F401

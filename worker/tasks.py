@@ -31,6 +31,7 @@ STAGES: dict[str, str] = {
     "worker.tasks.run_build_dataset": "worker.dataset_build:build_dataset",
     "worker.tasks.run_training": "worker.training_job:run_training",
     "worker.tasks.run_labeller_eval": "worker.eval_job:run_labeller_eval",
+    "worker.tasks.run_judge_check": "worker.judge_check_job:run_judge_check",
 }
 
 # The database was away (restarted, failed over) before the task could claim its work: Celery
@@ -51,6 +52,7 @@ PLANNERS: set[str] = {
     "worker.tasks.run_generation",
     "worker.tasks.run_reply_pairs",
     "worker.tasks.run_labelling",
+    "worker.tasks.run_evaluation",
 }
 
 

@@ -10,6 +10,7 @@ from app.models.constitutions import (
     VersionState,
 )
 from app.models.datasets import Dataset, JobMetric
+from app.models.evaluation import EvalAnswer, EvalJudgement, EvalRefusal
 from app.models.feedback import Comparison, HumanLabel, ReplyPair
 from app.models.generation import LanguageModel, Review, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
@@ -24,6 +25,9 @@ __all__ = [
     "Constitution",
     "ConstitutionVersion",
     "Dataset",
+    "EvalAnswer",
+    "EvalJudgement",
+    "EvalRefusal",
     "FewShotConversation",
     "HumanLabel",
     "Job",

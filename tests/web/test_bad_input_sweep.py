@@ -82,6 +82,20 @@ HAND_READ_FIELDS: dict[tuple[str, str], list[str]] = {
         "chunk_size",
         "cot_max_new_tokens",
     ],
+    ("POST", "/evaluations/new"): [
+        "judge_model_id",
+        "constitution_version_id",
+        "max_new_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "repetition_penalty",
+        "max_prompts",
+        "seed",
+        "bootstrap_samples",
+        "min_judge_kappa",
+        "chunk_size",
+    ],
 }
 
 
