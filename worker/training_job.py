@@ -63,7 +63,9 @@ def people_preferred_replies(engine: Engine, comparison_ids: list[int]) -> dict[
         return {}
     with Session(engine) as session:
         rows = session.exec(
-            select(HumanLabel.comparison_id, HumanLabel.choice, ReplyPair.reply_a, ReplyPair.reply_b)
+            select(
+                HumanLabel.comparison_id, HumanLabel.choice, ReplyPair.reply_a, ReplyPair.reply_b
+            )
             .join(Comparison, col(Comparison.id) == HumanLabel.comparison_id)
             .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
             .where(col(HumanLabel.comparison_id).in_(sorted(set(comparison_ids))))

@@ -1,6 +1,6 @@
 """How well a preference model's probabilities match its targets, on held-out pairs.
 
-A preference model scores both replies of a pair; σ(r_chosen − r_rejected) is its probability
+A preference model scores both replies of a pair; sigmoid(r_chosen - r_rejected) is its probability
 that `chosen` is the better one. Each pair's target p is the labeller's probability for `chosen`
 (the feedback model's soft label, or 1 where a person decided or the dataset is hard). Plain
 numbers in, plain numbers out: the training loop computes the report, the job page shows it.
@@ -19,7 +19,7 @@ class PairPrediction:
     """One held-out pair: the model's probability for `chosen`, the target, and what people
     chose where they labelled the pair's comparison (None: nobody did, or they called it a tie)."""
 
-    predicted: float  # σ(r_chosen − r_rejected), in [0, 1]
+    predicted: float  # sigmoid(r_chosen - r_rejected), in [0, 1]
     target: float  # p, in [0, 1]
     people_prefer_chosen: bool | None = None
 
@@ -39,8 +39,8 @@ class CalibrationReport:
     # Share of pairs where the model leans the way the target does (targets of exactly 0.5,
     # which lean neither way, are left out; None when every target is 0.5).
     accuracy: float | None
-    mean_abs_error: float  # mean |σ(Δr) − p|
-    expected_calibration_error: float  # Σ_bins (n_b / n) · |mean predicted − mean target|
+    mean_abs_error: float  # mean |sigmoid(Δr) - p|
+    expected_calibration_error: float  # Σ_bins (n_b / n) · |mean predicted - mean target|
     bins: list[ReliabilityBin] = field(default_factory=list)
     people_pairs: int = 0  # pairs whose comparison people labelled (ties left out)
     people_agreement: float | None = None  # share of those where the model leans as people do

@@ -49,7 +49,7 @@ def held_out_report(
 
 
 def score_margins(trainer: Trainer, rows: Any, *, batch_size: int) -> list[float]:
-    """r_chosen − r_rejected for each prepared row, in order, with the model in eval mode."""
+    """r_chosen - r_rejected for each prepared row, in order, with the model in eval mode."""
     model = trainer.model
     assert model is not None
     pad_token_id = model.config.pad_token_id
@@ -63,7 +63,10 @@ def score_margins(trainer: Trainer, rows: Any, *, batch_size: int) -> list[float
             for start in range(0, len(rows), batch_size):
                 part = rows.select(range(start, min(start + batch_size, len(rows))))
                 batch = collate(
-                    [{"chosen_ids": r["chosen_ids"], "rejected_ids": r["rejected_ids"]} for r in part]
+                    [
+                        {"chosen_ids": r["chosen_ids"], "rejected_ids": r["rejected_ids"]}
+                        for r in part
+                    ]
                 )
                 logits = model(
                     input_ids=batch["input_ids"].to(device),

@@ -1,13 +1,13 @@
-"""DPO on soft labels: TRL's DPOTrainer with a per-row label smoothing ε = 1 − p.
+"""DPO on soft labels: TRL's DPOTrainer with a per-row label smoothing ε = 1 - p.
 
 The conservative DPO loss (cDPO, Mitchell 2023) with smoothing ε is, for h the difference of
 the chosen and rejected log-ratios against the reference,
 
-    −(1 − ε) · log σ(βh) − ε · log σ(−βh)  =  −log σ(βh) + ε · βh
+    -(1 - ε) · log sigmoid(βh) - ε · log sigmoid(-βh)  =  -log sigmoid(βh) + ε · βh
 
-(as −log σ(−x) = −log σ(x) + x). TRL 1.16's DPOConfig has one `label_smoothing` for every row,
-and its sigmoid loss does not use it; here ε comes from each row's `soft_label` p (1 where a
-person decided, so those rows keep the plain DPO loss).
+(as -log sigmoid(-x) = -log sigmoid(x) + x). TRL 1.16's DPOConfig has one `label_smoothing`
+for every row, and its sigmoid loss does not use it; here ε comes from each row's `soft_label`
+p (1 where a person decided, so those rows keep the plain DPO loss).
 
 TRL's `_compute_loss` is one long function: rather than copying it, this trainer lets it run
 (it computes TRL's own sigmoid loss and its metrics) and adds the mean of ε·βh, with h rebuilt
@@ -26,7 +26,7 @@ from worker.training.soft_labels import keep_soft_labels
 
 
 class SoftDPOTrainer(DPOTrainer):
-    """DPOTrainer whose sigmoid loss takes each row's label smoothing from 1 − `soft_label`."""
+    """DPOTrainer whose sigmoid loss takes each row's label smoothing from 1 - `soft_label`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,6 +73,6 @@ class SoftDPOTrainer(DPOTrainer):
         chosen, rejected = (policy_logps - ref_logps.to(policy_logps.dtype)).chunk(2, dim=0)
         scaled_margins = self.beta * (chosen - rejected)
         smoothing = (1 - targets).to(device=scaled_margins.device, dtype=scaled_margins.dtype)
-        # TRL's loss is mean −log σ(βh) (plus any router loss); ε·βh makes each row cDPO.
+        # TRL's loss is mean -log sigmoid(βh) (plus any router loss); ε·βh makes each row cDPO.
         loss = loss + (smoothing * scaled_margins).mean()
         return (loss, outputs) if return_outputs else loss

@@ -1,9 +1,9 @@
 """A preference model trained on soft labels: TRL's RewardTrainer with a cross-entropy loss.
 
-TRL 1.16's RewardTrainer learns hard pairs, −log σ(r_c − r_r). The paper's preference model
+TRL 1.16's RewardTrainer learns hard pairs, -log sigmoid(r_c - r_r). The paper's preference model
 learns the feedback model's probability p that `chosen` is better:
 
-    −[p · log σ(r_c − r_r) + (1 − p) · log σ(r_r − r_c)]
+    -[p · log sigmoid(r_c - r_r) + (1 - p) · log sigmoid(r_r - r_c)]
 
 which is TRL's loss where p = 1. Each row's p travels in the `soft_label` column
 (worker/training/data.py): it is kept through TRL's column pruning (the signature columns) and
@@ -48,7 +48,7 @@ def keep_soft_labels(trainer: Any) -> None:
 def soft_preference_loss(
     rewards_chosen: torch.Tensor, rewards_rejected: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
-    """The batch's mean cross-entropy between σ(r_c − r_r) and the targets p."""
+    """The batch's mean cross-entropy between sigmoid(r_c - r_r) and the targets p."""
     margin = rewards_chosen - rewards_rejected
     targets = targets.to(margin.dtype)
     per_pair = -(targets * F.logsigmoid(margin) + (1 - targets) * F.logsigmoid(-margin))
