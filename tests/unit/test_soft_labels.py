@@ -16,7 +16,7 @@ from transformers import Trainer
 from app.specs.training import Method, TrainingHyperparameters
 from tests.unit.test_training import QUESTIONS, Recorder, preference_rows, run, tiny_spec, weight
 from worker.training.callbacks import MetricsCallback
-from worker.training.data import load_training_split
+from worker.training.data import TrainingInputError, load_training_split
 from worker.training.run import build_trainer, load_base_model
 from worker.training.soft_dpo import SoftDPOTrainer
 from worker.training.soft_labels import SoftRewardTrainer, soft_preference_loss
@@ -45,6 +45,37 @@ def test_soft_loss_equals_the_hand_computation() -> None:
     hard = -F.logsigmoid(chosen - rejected).mean()
     ones = soft_preference_loss(chosen, rejected, torch.ones(3))
     assert ones.item() == pytest.approx(hard.item(), abs=1e-7)
+
+
+def test_the_rows_carry_the_target_p(tmp_path: Path) -> None:
+    rows = [
+        {**row, "soft_label": label, "comparison_id": 100 + index, "corrected": index == 1}
+        for index, (row, label) in enumerate(
+            zip(preference_rows()[:3], [0.7, 0.6, 0.8], strict=True)
+        )
+    ]
+    hard = [{k: v for k, v in row.items() if k != "soft_label"} for row in preference_rows()[:2]]
+    DatasetDict({"train_prefs": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "s" / "hf"))
+    DatasetDict({"train_prefs": Dataset.from_list(hard)}).save_to_disk(str(tmp_path / "h" / "hf"))
+
+    soft, _ = load_training_split(tmp_path / "s", Method.REWARD)
+    assert set(soft.column_names) == {"prompt", "chosen", "rejected", "comparison_id", "soft_label"}
+    # A pair a person decided (`corrected` in a feedback dataset) is certain.
+    assert soft["soft_label"] == [0.7, 1.0, 0.8]
+    assert soft["comparison_id"] == [100, 101, 102]
+    hard_rows, _ = load_training_split(tmp_path / "h", Method.DPO)
+    assert hard_rows["soft_label"] == [1.0, 1.0]
+
+    bad = [{**rows[0], "soft_label": 1.5}]
+    DatasetDict({"train_prefs": Dataset.from_list(bad)}).save_to_disk(str(tmp_path / "b" / "hf"))
+    with pytest.raises(TrainingInputError, match=r"split train_prefs: a soft_label must lie"):
+        load_training_split(tmp_path / "b", Method.REWARD)
+
+
+def test_soft_labels_are_refused_for_sft() -> None:
+    with pytest.raises(ValueError, match="soft_labels"):
+        tiny_spec(Method.SFT, soft_labels=True)
+    assert tiny_spec(Method.DPO, soft_labels=True).soft_labels
 
 
 def soft_folder(folder: Path, soft: list[float]) -> Path:
