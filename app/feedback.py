@@ -148,8 +148,8 @@ def next_to_label(
             # An alias: the same table unaliased would be correlated with the outer row.
             other = aliased(Comparison)
             skipped = (
-                sa_select(func.abs(func.coalesce(other.prob_a, 0.5) - 0.5))
-                .where(other.id == after)
+                sa_select(func.abs(func.coalesce(col(other.prob_a), 0.5) - 0.5))
+                .where(col(other.id) == after)
                 .scalar_subquery()
             )
             statement = statement.where(

@@ -24,8 +24,8 @@ def held_out_report(
     trainer: Trainer, *, people_prefer: PeoplePrefer | None = None, batch_size: int = 8
 ) -> CalibrationReport | None:
     """The report on `trainer.eval_dataset`; None when there is nothing to score."""
-    rows = trainer.eval_dataset
-    if rows is None or isinstance(rows, dict) or len(rows) == 0:  # type: ignore[arg-type]
+    rows: Any = trainer.eval_dataset
+    if rows is None or isinstance(rows, dict) or len(rows) == 0:
         return None
     margins = score_margins(trainer, rows, batch_size=batch_size)
     columns = set(rows.column_names)
@@ -50,10 +50,9 @@ def held_out_report(
 
 def score_margins(trainer: Trainer, rows: Any, *, batch_size: int) -> list[float]:
     """r_chosen - r_rejected for each prepared row, in order, with the model in eval mode."""
-    model = trainer.model
+    model: Any = trainer.model
     assert model is not None
-    pad_token_id = model.config.pad_token_id
-    collate = DataCollatorForPreference(pad_token_id=pad_token_id)
+    collate = DataCollatorForPreference(pad_token_id=int(model.config.pad_token_id))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -64,7 +64,7 @@ class SoftRewardTrainer(RewardTrainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.args.center_rewards_coefficient is not None:
+        if getattr(self.args, "center_rewards_coefficient", None) is not None:
             # Kept simple: the soft loss below does not add TRL's centring term.
             raise ValueError("soft labels do not support center_rewards_coefficient")
         keep_soft_labels(self)
