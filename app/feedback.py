@@ -2,8 +2,11 @@
 own labels, agreement, and preference datasets from AI labels."""
 
 from collections.abc import Mapping
+from typing import Literal
 
+from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from app.audit import record_event
@@ -27,6 +30,14 @@ from app.recipe.label_agreement import LabelAgreement, agreement_by_principle, m
 from app.timeutil import utcnow
 
 CHOICES = {"A", "B", "tie"}
+# The orders the people's label queue can serve a run's comparisons in: as stored, or where the
+# feedback model was least sure first (|P(A) - 0.5| ascending, ties by id), so a reviewer's
+# time goes where a person's label changes most.
+QueueOrder = Literal["id", "uncertain"]
+QUEUE_ORDERS: dict[str, str] = {
+    "id": "as stored",
+    "uncertain": "where the AI is least sure first",
+}
 
 
 def pair_row_errors(*, session: Session, form: Mapping[str, str]) -> dict[str, str]:
@@ -114,22 +125,40 @@ def comparison_rows(
 
 
 def next_to_label(
-    *, session: Session, job_id: int, user: User, after: int = 0
+    *, session: Session, job_id: int, user: User, after: int = 0, order: QueueOrder = "id"
 ) -> tuple[Comparison, ReplyPair, Prompt] | None:
-    """The next comparison of a run this person has not labelled, after `after` (skips)."""
+    """The next comparison of a run this person has not labelled, in `order`, after comparison
+    `after` in that order (the ones skipped)."""
     mine = select(HumanLabel.comparison_id).where(HumanLabel.user_id == user.id)
-    row = session.exec(
+    statement = (
         select(Comparison, ReplyPair, Prompt)
         .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
         .join(Prompt, col(Prompt.id) == ReplyPair.prompt_id)
         .where(
             Comparison.job_id == job_id,
             Comparison.label != "skipped",
-            col(Comparison.id) > after,
             col(Comparison.id).not_in(mine),
         )
-        .order_by(col(Comparison.id))
-    ).first()
+    )
+    if order == "uncertain":
+        # Computed by the database on both sides, so a skipped comparison's own value compares
+        # equal to itself and the cursor moves past it.
+        uncertainty = func.abs(func.coalesce(col(Comparison.prob_a), 0.5) - 0.5)
+        if after:
+            # An alias: the same table unaliased would be correlated with the outer row.
+            other = aliased(Comparison)
+            skipped = (
+                sa_select(func.abs(func.coalesce(col(other.prob_a), 0.5) - 0.5))
+                .where(col(other.id) == after)
+                .scalar_subquery()
+            )
+            statement = statement.where(
+                or_(uncertainty > skipped, and_(uncertainty == skipped, col(Comparison.id) > after))
+            )
+        statement = statement.order_by(uncertainty, col(Comparison.id))
+    else:
+        statement = statement.where(col(Comparison.id) > after).order_by(col(Comparison.id))
+    row = session.exec(statement).first()
     return (row[0], row[1], row[2]) if row else None
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
 from app.audit import record_event
-from app.models import Dataset, Job, JobMetric, LanguageModel
+from app.models import Comparison, Dataset, HumanLabel, Job, JobMetric, LanguageModel, ReplyPair
+from app.recipe.label_agreement import majority_choice
 from app.settings import get_settings
 from app.specs.training import Method, TrainingJobSpec
 from worker.backends.local_models import resolve_model_folder
@@ -54,6 +55,32 @@ class MetricWriter:
                 )
             )
             session.commit()
+
+
+def people_preferred_replies(engine: Engine, comparison_ids: list[int]) -> dict[int, str]:
+    """The reply most people chose, by comparison, for those people labelled without a tie."""
+    if not comparison_ids:
+        return {}
+    with Session(engine) as session:
+        rows = session.exec(
+            select(
+                HumanLabel.comparison_id, HumanLabel.choice, ReplyPair.reply_a, ReplyPair.reply_b
+            )
+            .join(Comparison, col(Comparison.id) == HumanLabel.comparison_id)
+            .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
+            .where(col(HumanLabel.comparison_id).in_(sorted(set(comparison_ids))))
+        ).all()
+    choices: dict[int, list[str]] = {}
+    replies: dict[int, tuple[str, str]] = {}
+    for comparison_id, choice, reply_a, reply_b in rows:
+        choices.setdefault(comparison_id, []).append(choice)
+        replies[comparison_id] = (reply_a, reply_b)
+    preferred: dict[int, str] = {}
+    for comparison_id, made in choices.items():
+        winner = majority_choice(made)
+        if winner in ("A", "B"):
+            preferred[comparison_id] = replies[comparison_id][0 if winner == "A" else 1]
+    return preferred
 
 
 def run_training(engine: Engine, context: JobContext) -> None:
@@ -110,6 +137,7 @@ def run_training(engine: Engine, context: JobContext) -> None:
         should_stop=cancel_requested.is_set,
         progress=progress,
         resume_from=checkpoint,
+        people_prefer=lambda ids: people_preferred_replies(engine, ids),
     )
     context.result.update(
         output_dir=str(outcome.output_dir),
@@ -118,6 +146,8 @@ def run_training(engine: Engine, context: JobContext) -> None:
         seconds=round(outcome.seconds, 1),
         final_metrics=outcome.final_metrics,
     )
+    if outcome.calibration is not None:
+        context.result["calibration"] = outcome.calibration
     if outcome.resumed_from:
         context.result["resumed_from_step"] = outcome.resumed_from
     if outcome.stopped_early:

@@ -8,6 +8,8 @@ from app.auth import Author, Reviewer, Viewer
 from app.datasets.feedback_rows import build_feedback_rows
 from app.db import SessionDep
 from app.feedback import (
+    QUEUE_ORDERS,
+    QueueOrder,
     comparison_records,
     comparison_rows,
     eval_row_errors,
@@ -243,15 +245,23 @@ def build_feedback_dataset(
 
 @router.get("/feedback/runs/{run_id}/review")
 def review_page(
-    request: Request, session: SessionDep, user: Reviewer, run_id: PositiveId, after: IdOrZero = 0
+    request: Request,
+    session: SessionDep,
+    user: Reviewer,
+    run_id: PositiveId,
+    after: IdOrZero = 0,
+    order: QueueOrder = "id",
 ) -> Response:
-    """The next comparison I have not labelled: A and B side by side, the AI's view beside."""
+    """The next comparison I have not labelled: A and B side by side, the AI's view beside.
+    `order=uncertain` serves the ones the feedback model was least sure of first."""
     job = _label_run(session, run_id)
-    found = next_to_label(session=session, job_id=run_id, user=user, after=after)
+    found = next_to_label(session=session, job_id=run_id, user=user, after=after, order=order)
     context: dict[str, Any] = {
         "job": job,
         "item": found,
         "after": after,
+        "order": order,
+        "orders": QUEUE_ORDERS,
         "notice": request.query_params.get("saved"),
     }
     if found:
@@ -268,7 +278,10 @@ def label_comparison(
     comparison_id: PositiveId,
     choice: Annotated[str, Form()] = "",
     after: Annotated[str, Form()] = "",
+    order: Annotated[str, Form()] = "id",
 ) -> Response:
+    if order not in QUEUE_ORDERS:
+        raise HTTPException(422, f"order: choose {' or '.join(QUEUE_ORDERS)}, not '{order}'")
     comparison = session.get(Comparison, comparison_id)
     if comparison is None:
         raise HTTPException(404, f"no comparison {comparison_id}")
@@ -282,8 +295,10 @@ def label_comparison(
     saved = f"{choice}{'-replaced' if replaced else ''}"
     after_id = parse_id(after)
     skipped = f"&after={after_id}" if after_id else ""
+    ordered = f"&order={order}" if order != "id" else ""
     return RedirectResponse(
-        f"/feedback/runs/{comparison.job_id}/review?saved={saved}{skipped}", status_code=303
+        f"/feedback/runs/{comparison.job_id}/review?saved={saved}{skipped}{ordered}",
+        status_code=303,
     )
 
 

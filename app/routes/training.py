@@ -40,10 +40,12 @@ def launch_form(
     output_name: str = "",
     base_model_id: str = "",
     dataset_id: str = "",
+    soft_labels: str = "",
 ) -> Response:
     """The form, its numbers filled from the preset (changing method or preset refills them).
 
-    Links pass `model` and `dataset`; the form's own refill sends its field names.
+    Links pass `model` and `dataset`; the form's own refill sends its field names, and keeps
+    the soft-labels box as it was (no preset sets it).
     """
     form = {
         **preset_form(preset, method),
@@ -52,6 +54,7 @@ def launch_form(
         "method": method,
         "preset": preset,
         "output_name": output_name,
+        "soft_labels": "true" if soft_labels.strip().lower() in ("true", "on", "1") else "",
     }
     return _form_page(request, session, form, {})
 

@@ -8,7 +8,7 @@ stores `spec.to_parameters()`, and the worker reads it back once with `from_para
 from enum import StrEnum
 from typing import Any, get_args
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from app.ids import PositiveId
 from app.recipe.training_presets import PRESETS, PresetName
@@ -80,6 +80,15 @@ class TrainingHyperparameters(StageSpec):
         title="DPO beta",
         description="How far the policy may move from the reference: lower moves further.",
     )
+    soft_labels: bool = Field(
+        False,
+        title="Train on the soft labels (DPO, reward model)",
+        description=(
+            "Each pair's target is the feedback model's probability for the chosen reply "
+            "(1 where a person decided): a reward model's loss is the cross-entropy against it, "
+            "DPO's label smoothing is 1 minus it. Off: every pair counts as certain."
+        ),
+    )
     use_lora: bool = Field(
         False,
         title="LoRA adapters (merged into the saved model)",
@@ -145,6 +154,14 @@ class TrainingHyperparameters(StageSpec):
         if not isinstance(method, str) or method not in Method._value2member_map_:
             raise ValueError("Choose SFT, DPO or a reward model.")
         return method
+
+    @field_validator("soft_labels")
+    @classmethod
+    def _soft_labels_for_pairs(cls, soft_labels: bool, info: ValidationInfo) -> bool:
+        # `method` is declared first, so it is validated (or has failed) by now.
+        if soft_labels and info.data.get("method") == Method.SFT:
+            raise ValueError("Soft labels are for DPO and reward models, not SFT.")
+        return soft_labels
 
     @field_validator("max_steps")
     @classmethod

@@ -1,6 +1,8 @@
 """RL-CAI through a real worker: sample reply pairs, label them by log-probabilities, build a
-preference dataset from the AI's labels and train a reward model on it."""
+preference dataset from the AI's labels and train a soft-label reward model on it, which reports
+its calibration and its agreement with a person's labels on the held-out pairs."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,11 @@ def query(app: LiveApp, sql: str, **params: object) -> list[Any]:
             return list(connection.execute(text(sql), params).all())
     finally:
         engine.dispose()
+
+
+def as_json(value: Any) -> Any:
+    # A raw query returns SQLite's JSON columns as text.
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def launched(response: httpx.Response) -> int:
@@ -98,13 +105,20 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
             assert abs(prob_a + prob_b - 1) < 1e-6
             assert label == ("A" if prob_a > 0.5 else "B" if prob_a < 0.5 else "tie")
 
+        # A person labels every comparison "A"; the dataset still follows the AI's labels.
+        for (comparison_id,) in query(app, "SELECT id FROM comparison WHERE job_id = :j", j=labels):
+            saved = client.post(
+                f"/comparisons/{comparison_id}/label", data={"choice": "A", "csrf_token": token}
+            )
+            assert saved.status_code == 303, saved.text
+
         dataset_id = launched(
             client.post(
                 f"/feedback/runs/{labels}/dataset",
                 data={
                     "name": "tiny rlaif",
                     "min_margin": "0",
-                    "test_fraction": "0",
+                    "test_fraction": "50",
                     "seed": "0",
                     "csrf_token": token,
                 },
@@ -133,6 +147,7 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
                     "lora_alpha": "16",
                     "seed": "0",
                     "save_steps": "0",
+                    "soft_labels": "true",
                     "csrf_token": token,
                 },
             )
@@ -143,3 +158,15 @@ def test_pairs_labels_dataset_and_reward_model_through_a_worker(
             app,
             "SELECT kind, dataset_id FROM language_model WHERE name = 'tiny-judge'",
         ) == [("reward", dataset_id)]
+        (result,) = query(app, "SELECT result FROM job WHERE id = :j", j=reward)[0]
+        (counts,) = query(app, "SELECT counts FROM dataset WHERE id = :d", d=dataset_id)[0]
+        calibration = as_json(result)["calibration"]
+        counts = as_json(counts)
+        assert calibration["pairs"] == counts["test_prefs"] > 0
+        assert 0 <= calibration["expected_calibration_error"] <= 1
+        # Every held-out comparison has the person's label: A, which is `chosen` where the AI
+        # also chose A.
+        assert calibration["people_pairs"] == calibration["pairs"]
+        assert 0 <= calibration["people_agreement"] <= 1
+        page = client.get(f"/jobs/{reward}").text
+        assert 'id="calibration"' in page and "trained on soft labels" in page

@@ -367,7 +367,9 @@ def test_rows_take_trl_columns_only(dataset_folder: Path) -> None:
     assert evaluation is not None and len(evaluation) == 2
 
     prefs, _ = load_training_split(dataset_folder, Method.REWARD)
-    assert prefs.column_names == ["prompt", "chosen", "rejected"]
+    # soft_label is the target p (worker/training/soft_labels.py); TRL's own trainers drop it.
+    assert prefs.column_names == ["prompt", "chosen", "rejected", "soft_label"]
+    assert prefs[0]["soft_label"] == 0.7
 
 
 def test_spec_round_trips_and_names_a_bad_field() -> None:

@@ -6,7 +6,10 @@ train_prefs and test_prefs. Each trainer gets TRL's conversational columns and n
 - SFT: `prompt` (the messages before the reply) and `completion` (the reply), so the loss
   falls on the assistant's answer only (`assistant_only_loss` fails on SmolLM2's template).
 - DPO and reward: `prompt`, `chosen`, `rejected`. TRL 1.16's RewardTrainer takes the explicit
-  prompt form as it is and prepends the prompt to both replies itself.
+  prompt form as it is and prepends the prompt to both replies itself. Also `soft_label`, the
+  target p for `chosen` (worker/training/soft_labels.py reads it; TRL's own trainers drop it),
+  and `comparison_id` where the dataset has it, so a held-out pair can be set beside the labels
+  people gave its comparison.
 """
 
 from pathlib import Path
@@ -18,6 +21,8 @@ from app.specs.training import Method
 SFT_SPLITS = ("train_sft", "test_sft")
 PREFERENCE_SPLITS = ("train_prefs", "test_prefs")
 _PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
+SOFT_LABEL = "soft_label"
+COMPARISON_ID = "comparison_id"
 
 
 class TrainingInputError(Exception):
@@ -64,8 +69,27 @@ def _prepare(rows: Dataset, method: Method, folder: Path, split: str) -> Dataset
             remove_columns=rows.column_names,
         )
     _require(rows, _PREFERENCE_COLUMNS, folder, split)
-    # soft_label (from AI feedback) is left out: the DPO and reward losses here take hard pairs.
-    return rows.select_columns(list(_PREFERENCE_COLUMNS))
+    kept = [*_PREFERENCE_COLUMNS, *([COMPARISON_ID] if COMPARISON_ID in rows.column_names else [])]
+    where = f"dataset {folder}: split {split}"
+    soft = rows[SOFT_LABEL] if SOFT_LABEL in rows.column_names else [None] * len(rows)
+    decided = rows["corrected"] if "corrected" in rows.column_names else [False] * len(rows)
+    targets = [
+        preference_target(label, decided_by_person=bool(person), where=where)
+        for label, person in zip(soft, decided, strict=True)
+    ]
+    return rows.select_columns(kept).add_column(SOFT_LABEL, targets)
+
+
+def preference_target(soft_label: float | None, *, decided_by_person: bool, where: str) -> float:
+    """p for `chosen`: the feedback model's probability, or 1 where a person decided (in a
+    feedback dataset, `corrected` marks a pair whose winner people chose) or there is no soft
+    label (a dataset of hard pairs)."""
+    if soft_label is None or decided_by_person:
+        return 1.0
+    value = float(soft_label)
+    if not 0.0 <= value <= 1.0:
+        raise TrainingInputError(f"{where}: a soft_label must lie in [0, 1], not {value}")
+    return value
 
 
 def _require(rows: Dataset, columns: tuple[str, ...], folder: Path, split: str) -> None:

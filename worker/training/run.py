@@ -39,6 +39,9 @@ from worker.training.callbacks import (
 from worker.training.checkpoints import CHECKPOINTS, Checkpoint, NoFinalCheckpoint
 from worker.training.data import TrainingInputError, load_training_split
 from worker.training.presets import trainer_config, use_bf16
+from worker.training.reward_calibration import PeoplePrefer, held_out_report
+from worker.training.soft_dpo import SoftDPOTrainer
+from worker.training.soft_labels import SoftRewardTrainer
 
 # The errors a caller handles, importable from here with train_model.
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
 
 Progress = Callable[[int, int, str], None]
 LOG_FILE = "training_log.jsonl"
+CALIBRATION_FILE = "calibration.json"
 SPEC_FILE = "training_spec.json"
 
 
@@ -72,6 +76,8 @@ class TrainingOutcome:
     train_rows: int
     seconds: float
     resumed_from: int = 0  # the checkpoint's step this attempt continued from; 0: from the start
+    # A reward model's report on the held-out pairs (app/recipe/calibration.py), as a dict.
+    calibration: dict[str, Any] | None = None
 
 
 def training_device() -> str:
@@ -169,8 +175,9 @@ def build_trainer(
         # Without ref_model (and without LoRA, whose disabled adapter is the reference) TRL
         # reloads the reference from config._name_or_path: slow, and wrong for a hub id offline.
         ref_model = None if spec.use_lora else copy.deepcopy(model)
-        return DPOTrainer(ref_model=ref_model, **common)
-    return RewardTrainer(**common)
+        dpo = SoftDPOTrainer if spec.soft_labels else DPOTrainer
+        return dpo(ref_model=ref_model, **common)
+    return SoftRewardTrainer(**common) if spec.soft_labels else RewardTrainer(**common)
 
 
 def train_model(
@@ -183,6 +190,7 @@ def train_model(
     should_stop: Callable[[], bool],
     progress: Progress,
     resume_from: Checkpoint | None = None,
+    people_prefer: PeoplePrefer | None = None,
 ) -> TrainingOutcome:
     """Trains `spec.method` on the dataset folder and saves a plain model into `output_dir`.
 
@@ -191,6 +199,10 @@ def train_model(
 
     Raises BaseModelError, TrainingInputError, TrainingDiverged or TrainingOutOfMemory; the
     last two after writing training_log.jsonl.
+
+    A reward model is then scored on the held-out pairs: accuracy, calibration against the
+    targets, and agreement with people where `people_prefer` names what they chose; the report
+    is in the outcome and in calibration.json.
     """
     started = time.monotonic()
     device = training_device()
@@ -212,6 +224,7 @@ def train_model(
         progress(step, total, f"{training}: step {step} of {total}")
 
     callback = MetricsCallback(report, should_stop, step_progress)
+    calibration: dict[str, Any] | None = None
     try:
         # DPO copies the model for its reference here: on a GPU the first place memory runs out.
         trainer = build_trainer(
@@ -252,6 +265,10 @@ def train_model(
         if _row_count(trainer.eval_dataset) > 0 and not callback.stopped:
             progress(trainer.state.global_step, trainer.state.max_steps, "evaluating")
             trainer.evaluate()
+            if spec.method is Method.REWARD:
+                progress(trainer.state.global_step, trainer.state.max_steps, "calibration")
+                held_out = held_out_report(trainer, people_prefer=people_prefer)
+                calibration = held_out.to_dict() if held_out is not None else None
     except Exception as exc:
         # TrainingDiverged included: the log up to the failure is what a person reads next.
         write_log(trainer, output_dir)
@@ -264,6 +281,8 @@ def train_model(
     final.save_pretrained(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     write_log(trainer, output_dir)
+    if calibration is not None:
+        (output_dir / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2) + "\n")
     _remove_if_empty(output_dir / CHECKPOINTS)
     return TrainingOutcome(
         output_dir=output_dir,
@@ -273,6 +292,7 @@ def train_model(
         train_rows=rows,
         seconds=time.monotonic() - started,
         resumed_from=resume_from.step if resume_from else 0,
+        calibration=calibration,
     )
 
 
