@@ -21,6 +21,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "reply_pairs": ("worker.tasks.run_reply_pairs", GPU_QUEUE),
     "label_pairs": ("worker.tasks.run_labelling", GPU_QUEUE),
     "eval_labeller": ("worker.tasks.run_labeller_eval", GPU_QUEUE),
+    "rl": ("worker.tasks.run_rl", GPU_QUEUE),
 }
 
 

@@ -61,6 +61,7 @@ RESUME_HINTS = {
     "reply_pairs": "It skips the prompts that have their two replies.",
     "label_pairs": "It skips the pairs it already labelled.",
     "train": "It continues from its latest checkpoint (or from the start if it saved none).",
+    "rl": "It continues from its latest checkpoint (or from the start if it saved none).",
 }
 
 

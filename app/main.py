@@ -24,6 +24,7 @@ from app.routes import (
     models,
     principles,
     prompt_sets,
+    rl,
     run_stats,
     traces,
     training,
@@ -59,6 +60,7 @@ def create_app() -> FastAPI:
         traces,
         datasets,
         training,
+        rl,
         feedback,
     ):
         app.include_router(module.router)

@@ -31,6 +31,7 @@ STAGES: dict[str, str] = {
     "worker.tasks.run_build_dataset": "worker.dataset_build:build_dataset",
     "worker.tasks.run_training": "worker.training_job:run_training",
     "worker.tasks.run_labeller_eval": "worker.eval_job:run_labeller_eval",
+    "worker.tasks.run_rl": "worker.rl_job:run_rl",
 }
 
 # The database was away (restarted, failed over) before the task could claim its work: Celery
