@@ -23,6 +23,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "eval_labeller": ("worker.tasks.run_labeller_eval", GPU_QUEUE),
     "eval_judge": ("worker.tasks.run_judge_check", GPU_QUEUE),
     "evaluate": ("worker.tasks.run_evaluation", GPU_QUEUE),
+    "rl": ("worker.tasks.run_rl", GPU_QUEUE),
 }
 
 

@@ -62,6 +62,7 @@ RESUME_HINTS = {
     "label_pairs": "It skips the pairs it already labelled.",
     "evaluate": "It skips the prompts it already judged, and reuses stored answers.",
     "train": "It continues from its latest checkpoint (or from the start if it saved none).",
+    "rl": "It continues from its latest checkpoint (or from the start if it saved none).",
 }
 
 

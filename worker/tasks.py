@@ -32,6 +32,7 @@ STAGES: dict[str, str] = {
     "worker.tasks.run_training": "worker.training_job:run_training",
     "worker.tasks.run_labeller_eval": "worker.eval_job:run_labeller_eval",
     "worker.tasks.run_judge_check": "worker.judge_check_job:run_judge_check",
+    "worker.tasks.run_rl": "worker.rl_job:run_rl",
 }
 
 # The database was away (restarted, failed over) before the task could claim its work: Celery

@@ -13,11 +13,14 @@ from app.job_records import list_jobs
 from app.jobs import RESUMABLE, RESUME_HINTS, request_cancel, resume_job
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
+from app.rl import rl_curve_rank, rl_view
 from app.templating import is_htmx, render
 from app.training import Curve, metric_curves, metrics_after
 from app.users import username_of, usernames
 
 router = APIRouter(prefix="/jobs")
+# The job kinds whose pages draw metric curves.
+CURVE_KINDS = ("train", "rl")
 
 
 # Reads are reads: marking a silent job lost is the workers' sweeper's work (worker/), so a
@@ -58,9 +61,11 @@ def _status_context(
     curves: list[Curve] = []
     new_points: dict[str, list[tuple[int, float]]] = {}
     metric_cursor = 0
-    if job.kind == "train" and after_metric is None:
+    if job.kind in CURVE_KINDS and after_metric is None:
         curves, metric_cursor = metric_curves(session=session, job_id=job_id)
-    elif job.kind == "train" and after_metric is not None:
+        if job.kind == "rl":
+            curves.sort(key=lambda curve: rl_curve_rank(curve.name))
+    elif job.kind in CURVE_KINDS and after_metric is not None:
         new_points, metric_cursor = metrics_after(
             session=session, job_id=job_id, after_id=after_metric
         )
@@ -75,6 +80,7 @@ def _status_context(
         "trace_count": trace_count,
         "resumable": job.kind in RESUMABLE,
         "resume_hints": RESUME_HINTS,
+        "rl": rl_view(session=session, job=job) if job.kind == "rl" else None,
     }
 
 
