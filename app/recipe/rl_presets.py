@@ -9,20 +9,22 @@ RLPresetName = Literal["cpu-smoke", "trl-defaults-gpu"]
 RLSettings = dict[str, float | int | str]
 
 RL_PRESETS: dict[RLPresetName, RLSettings] = {
-    # A couple of minutes with SmolLM2-135M on two CPU cores: four steps of two prompts with two
-    # short completions each, to prove the loop (generate, score, update, save), not to teach.
+    # SmolLM2-135M on two CPU cores: two steps of two prompts with two short completions each,
+    # to prove the loop (generate, score, update, save, sample table), not to teach. Measured
+    # (tests/slow/test_rl_smollm2.py) on a shared machine at load average ~7.7: 4 steps of 24
+    # tokens took 327 s, hence 2 steps of 16 tokens.
     "cpu-smoke": {
         "algorithm": "grpo",
         "learning_rate": 1e-5,
         "beta": 0.05,
         "num_generations": 2,
-        "max_completion_length": 24,
+        "max_completion_length": 16,
         "temperature": 1.0,
         "top_p": 1.0,
-        "max_steps": 4,
+        "max_steps": 2,
         "per_device_train_batch_size": 4,
         "gradient_accumulation_steps": 1,
-        "sample_every": 2,
+        "sample_every": 1,
     },
     # TRL 1.16's own RLOOConfig defaults (rloo_config.py): learning_rate 1e-6, beta 0.05,
     # num_generations 2, max_completion_length 512, temperature 1.0, top_p 1.0. TRL's trainer

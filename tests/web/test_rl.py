@@ -66,7 +66,9 @@ def test_bad_rl_forms_are_422_with_the_field_named_and_a_good_one_queues_a_gpu_j
     assert swapped.status_code == 422
     assert field_error(swapped.text, "pm is a reward model")
     assert field_error(swapped.text, "no such model")
-    no_sets = post(author, "/rl", data={**good, f"weight_{red.id}": "", f"weight_{helpful.id}": "0"})
+    no_sets = post(
+        author, "/rl", data={**good, f"weight_{red.id}": "", f"weight_{helpful.id}": "0"}
+    )
     assert no_sets.status_code == 422 and field_error(no_sets.text, "at least one prompt set")
     uneven = post(
         author,

@@ -87,6 +87,8 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("POST", "/judge-checks/new"): Role.AUTHOR,
     ("GET", "/training"): Role.AUTHOR,
     ("POST", "/training"): Role.AUTHOR,
+    ("GET", "/rl"): Role.AUTHOR,
+    ("POST", "/rl"): Role.AUTHOR,
     ("GET", "/constitutions"): Role.VIEWER,
     ("POST", "/constitutions"): Role.AUTHOR,
     ("GET", "/constitutions/import"): Role.AUTHOR,

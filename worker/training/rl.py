@@ -105,7 +105,8 @@ def load_policy(folder: str, *, device: str) -> tuple[PreTrainedModel, PreTraine
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if device != "cpu":
-        model = model.to(device)
+        # transformers' typing of `to` on the auto class is wrong (as in transformers_backend).
+        model.to(device)  # type: ignore[arg-type]
     return model, tokenizer
 
 
