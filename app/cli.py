@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     from worker.cli_judge import add_arguments as add_judge_arguments
 
     add_judge_arguments(judge_parser)
+    compare_parser = commands.add_parser(
+        "compare-runs",
+        help="constitution A/B: two generation runs' revisions judged pairwise (win rates)",
+    )
+    from worker.cli_compare import add_arguments as add_compare_arguments
+
+    add_compare_arguments(compare_parser)
     eval_parser = commands.add_parser(
         "eval-labeller",
         help="accuracy of a feedback model on HHH multiple-choice questions (see --help)",
@@ -222,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         from worker.cli_judge import run as run_judge
 
         return run_judge(args)
+    elif args.command == "compare-runs":
+        from worker.cli_compare import run as run_compare
+
+        return run_compare(args)
     elif args.command == "web":
         init()
         os.execv(sys.executable, web_command(args.host, args.port))
