@@ -92,6 +92,8 @@
     document.querySelectorAll("[data-new-points]").forEach(addPoints);
   }
 
-  document.addEventListener("htmx:afterSettle", addAll);
+  // After the swap, not the settle: the settle comes a tick later, so a page (or a test) that
+  // sees the finished status in between would see a curve one poll behind it.
+  document.addEventListener("htmx:afterSwap", addAll);
   document.addEventListener("DOMContentLoaded", addAll);
 })();
