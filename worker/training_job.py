@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
 
-from app.audit import record_event
 from app.models import Comparison, Dataset, HumanLabel, Job, JobMetric, LanguageModel, ReplyPair
 from app.recipe.label_agreement import majority_choice
 from app.settings import get_settings
 from app.specs.training import Method, TrainingJobSpec
 from worker.backends.local_models import resolve_model_folder
 from worker.lifecycle import JobCancelled, JobContext
+from worker.model_registry import TrainedModel, register_trained_model
 from worker.training.checkpoints import remove_checkpoints, resume_point
 from worker.training.run import BaseModelError, train_model
 
@@ -156,14 +156,11 @@ def run_training(engine: Engine, context: JobContext) -> None:
             f"cancelled at step {outcome.steps}; the model at that step is kept in "
             f"{outcome.output_dir} (not registered); Resume continues from step {outcome.steps}"
         )
-    with Session(engine) as session:
-        name = spec.output_name or f"{base_name}-{spec.method.value}-{context.job_id}"
-        if session.exec(select(LanguageModel).where(LanguageModel.name == name)).first():
-            name = f"{name}-job{context.job_id}"
-        model = LanguageModel(
-            name=name,
-            backend="transformers",
-            path=str(outcome.output_dir),
+    model_id, name = register_trained_model(
+        engine,
+        TrainedModel(
+            name=spec.output_name or f"{base_name}-{spec.method.value}-{context.job_id}",
+            path=outcome.output_dir,
             kind="reward" if spec.method == Method.REWARD else "policy",
             description=(
                 f"{spec.method.value.upper()} of {base_name} on dataset '{dataset_name}' "
@@ -172,23 +169,10 @@ def run_training(engine: Engine, context: JobContext) -> None:
             parent_id=base_id,
             dataset_id=spec.dataset_id,
             job_id=context.job_id,
-            created_by_id=owner_id,
-        )
-        session.add(model)
-        session.flush()
-        record_event(
-            session=session,
-            actor=owner_id,
-            action="model.register",
-            object_type="model",
-            object_id=model.id,
-            name=name,
-            job_id=context.job_id,
-            parent_id=base_id,
-        )
-        session.commit()
-        context.result["model_id"] = model.id
-        context.result["model_name"] = name
+            owner_id=owner_id,
+        ),
+    )
+    context.result.update(model_id=model_id, model_name=name)
     # Only now: until the model is registered, a lost job still resumes from them.
     remove_checkpoints(output_dir)
     context.progress(

@@ -1,13 +1,13 @@
 """A backend that runs a GGUF file in this process with llama.cpp (llama-cpp-python, the
 `llama` extra), for CPU workers.
 
-llama.cpp runs one sequence at a time, and keeps the key/value cache of the tokens it last
-read: a conversation that starts like the one before (the same system prompt and few-shots,
-as every row of a batch does) reads only what differs. A ``LlamaRAMCache`` keeps the states of
-earlier prompts too, so a batch that alternates between two prefixes (the critique and the
-revision requests) finds each again. Scoring uses a second context over the same mapped file
-with ``logits_all``, so that one pass gives every position's log-probabilities; the two options
-of a question share its prefix and read only their own tail.
+Generation decodes the conversations of a call together, one `llama_decode` per step for
+every row still writing, on a prefix read once (`worker/backends/llama_batch.py`). With
+``batched=False`` it runs them one at a time through llama-cpp-python's `Llama` instead (the
+baseline the benchmark compares against), which keeps the key/value cache of the tokens it last
+read, and a ``LlamaRAMCache`` of earlier prompts' states. Scoring uses a second context over
+the same mapped file with ``logits_all``, so that one pass gives every position's
+log-probabilities; the two options of a question share its prefix and read only their own tail.
 
 The prompt text is the model's chat template from its Hugging Face tokenizer (the same text the
 transformers backend feeds), and the token ids come from that tokenizer too, so both backends
@@ -16,10 +16,12 @@ score the same tokens.
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from worker.backends.base import (
     BackendError,
@@ -30,9 +32,16 @@ from worker.backends.base import (
     score_each_option,
 )
 from worker.backends.chat_template import chat_prompt_text, encode_templated
+from worker.backends.finishing import end_of_turn_ids, finish
+from worker.backends.llama_batch import BatchedDecoder
+from worker.backends.token_sampler import Sampling
 
 # The prompt cache's size: states of about 40 prompts of 1,000 tokens for a 135M model.
 CACHE_BYTES = 1 << 30
+# Batched decoding: rows per batch, and the cells of the context they share (a shared prefix
+# is held once): 8 rows of 1,000 tokens and a 780-token prefix fit in 8,192.
+BATCH_ROWS = 8
+BATCH_CONTEXT = 8192
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -56,6 +65,9 @@ class LlamaCppBackend:
         context_length: int = 4096,
         threads: int | None = None,
         cache_bytes: int = CACHE_BYTES,
+        batched: bool = True,
+        batch_rows: int = BATCH_ROWS,
+        batch_context: int = BATCH_CONTEXT,
     ) -> None:
         try:
             from llama_cpp import Llama, LlamaRAMCache
@@ -85,6 +97,13 @@ class LlamaCppBackend:
             self.tokenizer = load_tokenizer(path)
         except Exception as exc:  # transformers reads fewer GGUF architectures than llama.cpp
             raise BackendError(f"cannot read the tokenizer of {gguf_path}: {exc}") from exc
+        self._end_ids = end_of_turn_ids(self.tokenizer)
+        self.batched = batched
+        self._batch_rows = batch_rows
+        self._batch_context = max(batch_context, self.context_length)
+        self._decoder: BatchedDecoder | None = None
+        # Prompt tokens read by batched generation (the benchmark's count of work done).
+        self.prompt_tokens_computed = 0
 
     def _open(self, context_length: int, *, logits_all: bool) -> Any:
         return self._llama_class(
@@ -120,37 +139,108 @@ class LlamaCppBackend:
                 f"max_new_tokens {params.max_new_tokens} leaves no room for a prompt in the "
                 f"model's context of {self.context_length} tokens"
             )
-        results = []
-        for index, conversation in enumerate(conversations):
-            prompt = self._encode(self._prompt_text(conversation))
-            truncated = len(prompt) > budget
-            # Keep the end of a long conversation: the latest turns are what the reply answers.
-            prompt = prompt[-budget:]
-            seed = None if params.seed is None else params.seed + index
-            answer = self.llm.create_completion(
-                prompt=prompt,
-                max_tokens=params.max_new_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                top_k=params.top_k,
-                # llama-cpp-python's default min_p of 0.05 would cut what transformers keeps.
-                min_p=0.0,
-                repeat_penalty=params.repetition_penalty,
-                stop=list(params.stop) or None,
-                seed=seed,
-            )
-            choice = answer["choices"][0]
-            usage = answer.get("usage") or {}
-            results.append(
-                Generation(
-                    text=str(choice["text"]),
-                    prompt_tokens=len(prompt),
-                    completion_tokens=int(usage.get("completion_tokens") or 0),
-                    finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-                    truncated=truncated,
+        prompts = [self._encode(self._prompt_text(c)) for c in conversations]
+        truncated = [len(p) > budget for p in prompts]
+        # Keep the end of a long conversation: the latest turns are what the reply answers.
+        prompts = [p[-budget:] for p in prompts]
+        if not self.batched:
+            return [
+                self._one_at_a_time(prompt, params, index, cut)
+                for index, (prompt, cut) in enumerate(zip(prompts, truncated, strict=True))
+            ]
+        return self._generate_batched(prompts, truncated, params)
+
+    def _batched_decoder(self) -> BatchedDecoder:
+        if self._decoder is None:
+            try:
+                self._decoder = BatchedDecoder(
+                    self.llm, context_tokens=self._batch_context, max_rows=self._batch_rows
                 )
-            )
-        return results
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise BackendError(f"cannot open a batched llama.cpp context: {exc}") from exc
+        return self._decoder
+
+    def _batches(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        """Longest first, as many rows together as fit the batched context."""
+        decoder = self._batched_decoder()
+        batches: list[list[int]] = []
+        for index in sorted(range(len(prompts)), key=lambda i: -len(prompts[i])):
+            last = batches[-1] if batches else None
+            if last and decoder.fits([prompts[i] for i in [*last, index]], max_new_tokens):
+                last.append(index)
+            else:
+                batches.append([index])
+        return batches
+
+    def _generate_batched(
+        self, prompts: list[list[int]], truncated: list[bool], params: GenerationParams
+    ) -> list[Generation]:
+        sampling = Sampling(
+            max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            repetition_penalty=params.repetition_penalty,
+            end_ids=tuple(self._end_ids),
+            pad_id=self._end_ids[0] if self._end_ids else 0,
+        )
+        stop = [s for s in params.stop if s]
+
+        def stopped(tokens: list[int]) -> bool:
+            text = self._detokenize(tokens)
+            return any(s in text for s in stop)
+
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        results: dict[int, Generation] = {}
+        for batch in self._batches(prompts, params.max_new_tokens):
+            rows = [prompts[i] for i in batch]
+            try:
+                produced, computed = self._batched_decoder().decode(
+                    rows, sampling, stopped if stop else None
+                )
+            except RuntimeError as exc:
+                raise BackendError(f"llama.cpp could not decode: {exc}") from exc
+            self.prompt_tokens_computed += computed
+            for tokens, index in zip(produced, batch, strict=True):
+                done = finish(
+                    tokens,
+                    end_ids=self._end_ids,
+                    stop=params.stop,
+                    prompt_tokens=len(prompts[index]),
+                    detokenize=self._detokenize,
+                )
+                results[index] = replace(done, truncated=truncated[index])
+        return [results[i] for i in range(len(prompts))]
+
+    def _detokenize(self, tokens: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
+
+    def _one_at_a_time(
+        self, prompt: list[int], params: GenerationParams, index: int, truncated: bool
+    ) -> Generation:
+        seed = None if params.seed is None else params.seed + index
+        answer = self.llm.create_completion(
+            prompt=prompt,
+            max_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            # llama-cpp-python's default min_p of 0.05 would cut what transformers keeps.
+            min_p=0.0,
+            repeat_penalty=params.repetition_penalty,
+            stop=list(params.stop) or None,
+            seed=seed,
+        )
+        choice = answer["choices"][0]
+        usage = answer.get("usage") or {}
+        return Generation(
+            text=str(choice["text"]),
+            prompt_tokens=len(prompt),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            truncated=truncated,
+        )
 
     def _scoring_llm(self) -> Any:
         if self._llm is None:
@@ -208,6 +298,9 @@ class LlamaCppBackend:
         return float(picked.sum())
 
     def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         for llm in (self._scorer, self._llm):
             if llm is not None:
                 llm.close()

@@ -15,14 +15,8 @@ from typing import Any, cast
 import torch
 from transformers import PreTrainedModel
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
-from transformers.generation.logits_process import (
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
 
-# Every this many steps, rows are checked for a stop sequence (decoding text costs time).
-_STOP_CHECK_STEPS = 4
+from worker.backends.token_sampler import STOP_CHECK_STEPS, Sampling, TokenSampler
 
 
 class SlotLayer(DynamicLayer):
@@ -113,29 +107,6 @@ def common_prefix(rows: Sequence[Sequence[int]]) -> int:
     return length
 
 
-@dataclass(frozen=True)
-class Sampling:
-    max_new_tokens: int
-    temperature: float  # 0: greedy
-    top_p: float
-    top_k: int  # 0: no cut
-    repetition_penalty: float  # 1.0: none
-    end_ids: tuple[int, ...]
-    pad_id: int
-
-
-def _warp(scores: torch.Tensor, sampling: Sampling) -> torch.Tensor:
-    """Temperature, top-k and top-p, in the order transformers' generate applies them."""
-    dummy = torch.empty(0, dtype=torch.long)
-    if sampling.temperature != 1.0:
-        scores = TemperatureLogitsWarper(sampling.temperature)(dummy, scores)
-    if sampling.top_k:
-        scores = TopKLogitsWarper(top_k=sampling.top_k)(dummy, scores)
-    if sampling.top_p < 1.0:
-        scores = TopPLogitsWarper(top_p=sampling.top_p)(dummy, scores)
-    return scores
-
-
 def decode(
     model: PreTrainedModel,
     rows: Sequence[list[int]],
@@ -202,30 +173,12 @@ def _loop(
     produced: list[list[int]] = [[] for _ in rows]
     active = list(range(count))  # rows still in the batch, in the cache's order
     next_position = torch.tensor([len(r) for r in rows], device=device)
-    ends = torch.tensor(sampling.end_ids or [-1], device=device)
-    seen: torch.Tensor | None = None
-    if sampling.repetition_penalty != 1.0:
-        # Which tokens each row holds: the penalty applies to the prompt and the new tokens.
-        seen = torch.zeros((count, logits.shape[-1]), dtype=torch.bool, device=device)
-        for i, row in enumerate(rows):
-            seen[i, torch.tensor(row, device=device)] = True
+    sampler = TokenSampler(rows, sampling, logits.shape[-1], device)
     for step in range(sampling.max_new_tokens):
-        scores = logits
-        if seen is not None:
-            penalty = sampling.repetition_penalty
-            penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
-            scores = torch.where(seen, penalised, scores)
-        if sampling.temperature > 0:
-            probabilities = torch.softmax(_warp(scores, sampling), dim=-1)
-            tokens = torch.multinomial(probabilities, num_samples=1).squeeze(1)
-        else:
-            tokens = scores.argmax(dim=-1)
-        finished = torch.isin(tokens, ends)
-        for slot, (index, token) in enumerate(zip(active, tokens.tolist(), strict=True)):
+        tokens, finished = sampler.pick(logits)
+        for index, token in zip(active, tokens.tolist(), strict=True):
             produced[index].append(token)
-            if seen is not None:
-                seen[slot, token] = True
-        if stopped is not None and (step + 1) % _STOP_CHECK_STEPS == 0:
+        if stopped is not None and (step + 1) % STOP_CHECK_STEPS == 0:
             finished |= torch.tensor([stopped(produced[r]) for r in active], device=device)
         if step + 1 == sampling.max_new_tokens:
             break
@@ -237,7 +190,7 @@ def _loop(
             cache.batch_select_indices(keep)
             mask, tokens, logits = mask[keep], tokens[keep], logits[keep]
             next_position = next_position[keep]
-            seen = seen[keep] if seen is not None else None
+            sampler.keep(keep)
             active = [active[i] for i in keep.tolist()]
         mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
         output = model(

@@ -18,6 +18,7 @@ from worker.backends.base import (
     OptionsQuestion,
 )
 from worker.backends.chat_template import chat_prompt_text, encode_templated
+from worker.backends.finishing import end_of_turn_ids, finish
 from worker.backends.local_models import load_tokenizer, resolve_model_folder
 from worker.backends.prefix_cache import ReadPrompt, Sampling, common_prefix, decode, score_rows
 
@@ -63,7 +64,7 @@ class TransformersBackend:
         # Generation pads on the left so every row's new tokens start at the same column.
         self.tokenizer.padding_side = "left"
         self._pad_id: int = self.tokenizer.pad_token_id
-        self._end_ids = self._end_of_turn_ids(model)
+        self._end_ids = end_of_turn_ids(self.tokenizer, [model.generation_config.eos_token_id])
         # Asking for the last few positions' logits only saves a (batch x length x vocab) tensor.
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
         # Off: every row runs its whole prompt through `model.generate` (the old way, kept as
@@ -71,18 +72,6 @@ class TransformersBackend:
         self.prefix_cache = prefix_cache
         # Prompt positions run through the model by generate and score_options, padding included.
         self.prompt_tokens_computed = 0
-
-    def _end_of_turn_ids(self, model: PreTrainedModel) -> list[int]:
-        ids: set[int] = set()
-        for source in (self.tokenizer.eos_token_id, model.generation_config.eos_token_id):
-            if isinstance(source, int):
-                ids.add(source)
-            elif source:
-                ids.update(source)
-        end_of_turn = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(end_of_turn, int) and end_of_turn != self.tokenizer.unk_token_id:
-            ids.add(end_of_turn)
-        return sorted(ids)
 
     @property
     def model(self) -> PreTrainedModel:
@@ -182,37 +171,16 @@ class TransformersBackend:
         return [output[row, ids.shape[1] :].tolist() for row in range(len(rows))]
 
     def _finish(self, tokens: list[int], stop: Sequence[str], prompt_tokens: int) -> Generation:
-        end = next((i for i, t in enumerate(tokens) if t in self._end_ids), None)
-        produced = tokens if end is None else tokens[:end]
-        text = self._decode(produced)
-        cut = min((text.find(s) for s in stop if s and s in text), default=-1)
-        if cut >= 0:
-            count = self._tokens_until_stop(produced, stop)
-            return Generation(text[:cut], prompt_tokens, count, "stop")
-        if end is not None:
-            # The end-of-turn token was generated, so it counts as a completion token.
-            return Generation(text, prompt_tokens, end + 1, "stop")
-        return Generation(text, prompt_tokens, len(tokens), "length")
+        return finish(
+            tokens,
+            end_ids=self._end_ids,
+            stop=stop,
+            prompt_tokens=prompt_tokens,
+            detokenize=self._decode,
+        )
 
     def _decode(self, tokens: Sequence[int]) -> str:
         return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True))
-
-    def _tokens_until_stop(self, tokens: list[int], stop: Sequence[str]) -> int:
-        """How many tokens it took to produce the text up to and including a stop sequence."""
-
-        def reached(count: int) -> bool:
-            text = self._decode(tokens[:count])
-            return any(s in text for s in stop if s)
-
-        # Decoded prefixes only grow, so the first prefix holding the stop is found by bisection.
-        low, high = 1, len(tokens)
-        while low < high:
-            middle = (low + high) // 2
-            if reached(middle):
-                high = middle
-            else:
-                low = middle + 1
-        return high
 
     def _score_row(self, context: Conversation, continuation: str) -> tuple[list[int], list[int]]:
         """The prompt's and the continuation's tokens, as `score` reads them."""

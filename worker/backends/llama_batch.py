@@ -1,0 +1,162 @@
+"""Several conversations decoded together on llama.cpp (its low-level API): one `llama_decode`
+per step for every row still writing, where llama-cpp-python's `Llama` runs one conversation at
+a time.
+
+The rows of a batch share their start (system prompt and few-shots, most of the prompt in the
+recipe). That prefix is read once, into sequence 0, and copied to the other rows' sequences (in
+a unified key/value cache the copy only tags the same cells with more sequence ids); it stays
+resident, so the next batch reads only where its prefix differs. Each row's own tail is then
+read in shared `llama_decode` calls, and decoding picks every row's next token with the same
+sampler the transformers engine uses (`TokenSampler`), so both backends sample alike.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from worker.backends.prefix_cache import common_prefix
+from worker.backends.token_sampler import STOP_CHECK_STEPS, Sampling, TokenSampler
+
+# Tokens per `llama_decode` call while reading prompts.
+READ_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class Entry:
+    token: int
+    position: int
+    sequence: int
+    wants_logits: bool
+
+
+class BatchedDecoder:
+    """Decoding of up to `max_rows` rows at once in one llama.cpp context of `context_tokens`
+    cells, shared by every row of a batch."""
+
+    def __init__(self, llm: Any, *, context_tokens: int, max_rows: int) -> None:
+        """`llm`: the backend's `Llama`, whose model and context settings (threads, flash
+        attention off, rope) this context shares, so it computes what `Llama` does."""
+        from llama_cpp import _internals
+        from llama_cpp import llama_cpp as ll
+
+        self._ll = ll
+        params = ll.llama_context_params.from_buffer_copy(llm.context_params)
+        params.n_ctx = context_tokens
+        params.n_batch = params.n_ubatch = READ_TOKENS
+        params.n_seq_max = max_rows
+        # One buffer for all rows: the shared prefix is held once, not once per row.
+        params.kv_unified = True
+        model = llm._model
+        self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
+        self._batch = _internals.LlamaBatch(
+            n_tokens=READ_TOKENS, embd=0, n_seq_max=1, verbose=False
+        )
+        self.context_tokens = int(self._context.n_ctx())
+        self.max_rows = max_rows
+        self._vocab = int(model.n_vocab())
+        # The prefix sequence 0 holds from the last batch.
+        self._resident: list[int] = []
+
+    def fits(self, rows: Sequence[Sequence[int]], max_new_tokens: int) -> bool:
+        """Whether these rows, decoded together, fit the context's cells."""
+        if len(rows) > self.max_rows:
+            return False
+        shared = common_prefix(rows)
+        cells = shared + sum(len(r) - shared + max_new_tokens for r in rows)
+        return cells <= self.context_tokens
+
+    def decode(
+        self,
+        rows: Sequence[list[int]],
+        sampling: Sampling,
+        stopped: Callable[[list[int]], bool] | None = None,
+    ) -> tuple[list[list[int]], int]:
+        """New tokens for each row (up to and including its end-of-turn token, or
+        `max_new_tokens`), and how many prompt tokens were read."""
+        memory = self._context.memory
+        # Each row keeps at least one token of its own: its last position's logits start it.
+        shared = min(common_prefix(rows), min(len(r) for r in rows) - 1)
+        prefix = rows[0][:shared]
+        kept = common_prefix([self._resident, prefix]) if self._resident and prefix else 0
+        self._ll.llama_memory_seq_rm(memory, -1, kept, -1)
+        for sequence in range(1, self.max_rows):
+            self._ll.llama_memory_seq_rm(memory, sequence, 0, -1)
+        self._run([Entry(t, kept + i, 0, False) for i, t in enumerate(prefix[kept:])])
+        self._resident = list(prefix)
+        for sequence in range(1, len(rows)):
+            self._ll.llama_memory_seq_cp(memory, 0, sequence, 0, shared)
+        tails = [
+            Entry(token, shared + i, row, shared + i == len(rows[row]) - 1)
+            for row in range(len(rows))
+            for i, token in enumerate(rows[row][shared:])
+        ]
+        first = self._run(tails)
+        produced = self._loop(rows, first, sampling, stopped, shared)
+        return produced, len(prefix) - kept + len(tails)
+
+    def _loop(
+        self,
+        rows: Sequence[list[int]],
+        logits: torch.Tensor,
+        sampling: Sampling,
+        stopped: Callable[[list[int]], bool] | None,
+        shared: int,
+    ) -> list[list[int]]:
+        produced: list[list[int]] = [[] for _ in rows]
+        active = list(range(len(rows)))  # rows still writing, in the logits' order
+        sampler = TokenSampler(rows, sampling, self._vocab)
+        for step in range(sampling.max_new_tokens):
+            tokens, finished = sampler.pick(logits)
+            for row, token in zip(active, tokens.tolist(), strict=True):
+                produced[row].append(token)
+            if stopped is not None and (step + 1) % STOP_CHECK_STEPS == 0:
+                finished |= torch.tensor([stopped(produced[r]) for r in active])
+            if step + 1 == sampling.max_new_tokens:
+                break
+            keep = (~finished).nonzero().squeeze(1)
+            if len(keep) == 0:
+                break
+            if len(keep) < len(active):
+                # A finished row's own cells are freed; the prefix it shares stays.
+                for slot in finished.nonzero().squeeze(1).tolist():
+                    self._ll.llama_memory_seq_rm(self._context.memory, active[slot], shared, -1)
+                sampler.keep(keep)
+                tokens = tokens[keep]
+                active = [active[i] for i in keep.tolist()]
+            logits = self._run(
+                [
+                    Entry(token, len(rows[row]) + step, row, True)
+                    for row, token in zip(active, tokens.tolist(), strict=True)
+                ]
+            )
+        return produced
+
+    def _run(self, entries: Sequence[Entry]) -> torch.Tensor:
+        """Reads the entries in calls of at most READ_TOKENS; the logits of those that want
+        them, in order (copied at once: the next call overwrites them)."""
+        batch = self._batch.batch
+        rows: list[np.ndarray] = []
+        for start in range(0, len(entries), READ_TOKENS):
+            part = entries[start : start + READ_TOKENS]
+            for i, entry in enumerate(part):
+                batch.token[i] = entry.token
+                batch.pos[i] = entry.position
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = entry.sequence
+                batch.logits[i] = entry.wants_logits
+            batch.n_tokens = len(part)
+            self._context.decode(self._batch)
+            for i, entry in enumerate(part):
+                if entry.wants_logits:
+                    pointer = self._ll.llama_get_logits_ith(self._context.ctx, i)
+                    rows.append(np.ctypeslib.as_array(pointer, shape=(self._vocab,)).copy())
+        if not rows:
+            return torch.empty((0, self._vocab))
+        return torch.from_numpy(np.stack(rows))
+
+    def close(self) -> None:
+        self._batch.close()
+        self._context.close()
