@@ -1,8 +1,8 @@
 """The web side of AI feedback: launching pair and labelling runs, reading comparisons, people's
 own labels, agreement, and preference datasets from AI labels."""
 
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select
@@ -27,16 +27,19 @@ from app.models import (
 )
 from app.prompt_sets import prompt_messages
 from app.recipe.label_agreement import LabelAgreement, agreement_by_principle, majority_choice
+from app.recipe.principle_disagreement import queue_key
 from app.timeutil import utcnow
 
 CHOICES = {"A", "B", "tie"}
 # The orders the people's label queue can serve a run's comparisons in: as stored, or where the
 # feedback model was least sure first (|P(A) - 0.5| ascending, ties by id), so a reviewer's
 # time goes where a person's label changes most.
-QueueOrder = Literal["id", "uncertain"]
+# Or where the ensemble's principles disagree most first (app.recipe.principle_disagreement).
+QueueOrder = Literal["id", "uncertain", "disagreement"]
 QUEUE_ORDERS: dict[str, str] = {
     "id": "as stored",
     "uncertain": "where the AI is least sure first",
+    "disagreement": "where the principles disagree most first",
 }
 
 
@@ -130,16 +133,22 @@ def next_to_label(
     """The next comparison of a run this person has not labelled, in `order`, after comparison
     `after` in that order (the ones skipped)."""
     mine = select(HumanLabel.comparison_id).where(HumanLabel.user_id == user.id)
+    waiting = (
+        Comparison.job_id == job_id,
+        Comparison.label != "skipped",
+        col(Comparison.id).not_in(mine),
+    )
     statement = (
         select(Comparison, ReplyPair, Prompt)
         .join(ReplyPair, col(ReplyPair.id) == Comparison.pair_id)
         .join(Prompt, col(Prompt.id) == ReplyPair.prompt_id)
-        .where(
-            Comparison.job_id == job_id,
-            Comparison.label != "skipped",
-            col(Comparison.id).not_in(mine),
-        )
+        .where(*waiting)
     )
+    if order == "disagreement":
+        chosen = _most_disagreed(session=session, waiting=waiting, after=after)
+        statement = statement.where(col(Comparison.id) == chosen)
+        row = session.exec(statement).first() if chosen is not None else None
+        return (row[0], row[1], row[2]) if row else None
     if order == "uncertain":
         # Computed by the database on both sides, so a skipped comparison's own value compares
         # equal to itself and the cursor moves past it.
@@ -160,6 +169,22 @@ def next_to_label(
         statement = statement.where(col(Comparison.id) > after).order_by(col(Comparison.id))
     row = session.exec(statement).first()
     return (row[0], row[1], row[2]) if row else None
+
+
+def _most_disagreed(*, session: Session, waiting: Sequence[Any], after: int) -> int | None:
+    """The id of the next waiting comparison by principle disagreement, after comparison
+    `after` in that order.
+
+    The measure reads each comparison's per-principle details, which SQL cannot portably, so
+    the waiting comparisons' ids and details are read and sorted here."""
+    rows = session.exec(select(col(Comparison.id), col(Comparison.details)).where(*waiting)).all()
+    keys = [queue_key(comparison_id or 0, details or []) for comparison_id, details in rows]
+    if after:
+        skipped = session.get(Comparison, after)
+        if skipped is not None:
+            cursor = queue_key(after, skipped.details or [])
+            keys = [key for key in keys if key > cursor]
+    return min(keys)[2] if keys else None
 
 
 def record_human_label(

@@ -7,12 +7,14 @@ from fastapi.responses import Response
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth import csrf_token
+from app.evaluation_prefill import evaluate_href
 from app.models import Role
 from app.settings import PROJECT_ROOT
 from app.timeutil import format_duration
 
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 templates.env.globals["duration"] = format_duration
+templates.env.globals["evaluate_href"] = evaluate_href
 
 
 def render(

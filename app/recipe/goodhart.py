@@ -31,6 +31,18 @@ def ngrams(text: str, n: int = NGRAM) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def top_repeated(counts: Counter[tuple[str, ...]], top: int = TOP_NGRAMS) -> list[tuple[str, ...]]:
+    """The `top` n-grams seen in at least two completions, most frequent first; ties break by
+    the n-gram itself, so the same counts give the same top."""
+    return sorted(
+        (gram for gram, seen in counts.items() if seen >= 2), key=lambda g: (-counts[g], g)
+    )[:top]
+
+
 def goodhart_point(
     completions: Sequence[str],
     run_counts: Counter[tuple[str, ...]] | None = None,
@@ -48,13 +60,10 @@ def goodhart_point(
     counts: Counter[tuple[str, ...]] = Counter(run_counts or {})
     for found in per_completion:
         counts.update(found)
-    # Ties break by the n-gram itself, so the same counts give the same top.
-    repeated = sorted(
-        (gram for gram, seen in counts.items() if seen >= 2), key=lambda g: (-counts[g], g)
-    )[:top]
+    repeated = top_repeated(counts, top)
     chosen = set(repeated)
     hits = sum(1 for found in per_completion if found & chosen)
-    lengths = [len(_WORD.findall(text)) for text in completions]
+    lengths = [word_count(text) for text in completions]
     return GoodhartPoint(
         share=hits / len(completions) if completions else 0.0,
         mean_words=sum(lengths) / len(lengths) if lengths else 0.0,

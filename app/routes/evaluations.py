@@ -1,14 +1,17 @@
 """Evaluation runs: the launch form, the results page, and the judgements and replies behind
 every number."""
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
+from app.evaluation_goodhart import goodhart_table
+from app.evaluation_prefill import prefill_models
 from app.evaluation_view import boards, rate_tables, summary
 from app.evaluations import (
     KIND,
@@ -38,7 +41,11 @@ SHOWN = {"": "", "refusing": "refusing", "evasive": "evasive"}
 
 
 def _form_page(
-    request: Request, session: Session, form: dict[str, str], errors: dict[str, str]
+    request: Request,
+    session: Session,
+    form: dict[str, str],
+    errors: dict[str, str],
+    notes: Sequence[str] = (),
 ) -> Response:
     choices = launch_choices(session=session)
     chosen = {
@@ -53,6 +60,7 @@ def _form_page(
         "suites": form_suites(session),
         "chosen": chosen,
         "sampling": SAMPLING,
+        "prefill_notes": notes,
         **choices.options(),
     }
     # A refused launch is a 422 naming each field, as a bad field of any other request is.
@@ -65,8 +73,17 @@ def runs(request: Request, session: SessionDep, user: Viewer) -> Response:
 
 
 @router.get("/new")
-def launch_form(request: Request, session: SessionDep, user: Author) -> Response:
-    return _form_page(request, session, spec_form_values(EvaluationSpec), {})
+def launch_form(
+    request: Request,
+    session: SessionDep,
+    user: Author,
+    model: Annotated[list[str] | None, Query()] = None,
+) -> Response:
+    """The form; links ("Evaluate it") tick models by `model`, a value naming no policy model
+    is left out with a note."""
+    prefill = prefill_models(session=session, raw=model or [])
+    form = {**spec_form_values(EvaluationSpec), "model_ids": "\n".join(map(str, prefill.model_ids))}
+    return _form_page(request, session, form, {}, prefill.notes)
 
 
 @router.post("/new")
@@ -130,6 +147,7 @@ def results(request: Request, session: SessionDep, user: Viewer, run_id: Positiv
         "boards": boards(run_id, result),
         "rates": rate_tables(run_id, result),
         "summary": summary(run_id, result),
+        "goodhart": goodhart_table(session=session, job_id=run_id, result=result),
         "result": result,
         "judge_notes": judge_notes(session, spec) if spec else [],
         **_names(session, spec),

@@ -253,7 +253,8 @@ def review_page(
     order: QueueOrder = "id",
 ) -> Response:
     """The next comparison I have not labelled: A and B side by side, the AI's view beside.
-    `order=uncertain` serves the ones the feedback model was least sure of first."""
+    `order=uncertain` serves the ones the feedback model was least sure of first,
+    `order=disagreement` those its principles disagreed on most."""
     job = _label_run(session, run_id)
     found = next_to_label(session=session, job_id=run_id, user=user, after=after, order=order)
     context: dict[str, Any] = {
