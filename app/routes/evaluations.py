@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
+from app.evaluation_charts import charts as result_charts
 from app.evaluation_view import boards, rate_tables, summary
 from app.evaluations import (
     KIND,
@@ -130,6 +131,7 @@ def results(request: Request, session: SessionDep, user: Viewer, run_id: Positiv
         "boards": boards(run_id, result),
         "rates": rate_tables(run_id, result),
         "summary": summary(run_id, result),
+        "charts": result_charts(result),
         "result": result,
         "judge_notes": judge_notes(session, spec) if spec else [],
         **_names(session, spec),
