@@ -34,10 +34,15 @@
     return share == null ? "–" : `${(100 * share).toFixed(0)}%`;
   }
 
-  // The figure's width, within bounds, so a chart fits the card it sits in.
-  function widthOf(figure) {
+  // The chart's width: `most` pixels, less where the figure's container is narrower.
+  function widthOf(figure, most = 420) {
     const room = (figure.parentElement || figure).clientWidth - 24;
-    return Math.max(280, Math.min(room > 0 ? room : 420, 420));
+    return Math.max(240, Math.min(room > 0 ? room : most, most));
+  }
+
+  // A name short enough for an axis tick; the legend has it whole.
+  function short(name, most = 16) {
+    return name.length > most ? `${name.slice(0, most - 1)}…` : name;
   }
 
   // A line from (x1, y1) to (x2, y2), canvas pixels, with a cap across each end: an interval.
@@ -63,5 +68,5 @@
     return plot.valToPos(value, scale, true);
   }
 
-  window.caiCharts = { COLOURS, readJson, g4, percent, widthOf, whisker, at };
+  window.caiCharts = { COLOURS, readJson, g4, percent, widthOf, short, whisker, at };
 })();

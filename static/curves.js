@@ -42,9 +42,13 @@
   function options(figure, drawnLines) {
     let colour = 0;
     const value = (plot, v) => (v == null ? "–" : g4(v));
+    // A spread's two lines (series 1 is the first after the steps) with the band between filled.
+    const first = drawnLines.findIndex((line) => line.band) + 1;
+    const bands = first > 0 ? [{ series: [first, first + 1], fill: `${COLOURS[0]}22` }] : [];
     return {
       width: widthOf(figure),
       height: 180,
+      bands,
       scales: { x: { time: false } },
       axes: [{ label: "step", size: 40 }, { size: 56, values: (plot, splits) => splits.map(g4) }],
       series: [

@@ -4,7 +4,7 @@
 // model's interval. Hovering shows the numbers in the legend; the tables carry them too.
 (function () {
   "use strict";
-  const { COLOURS, readJson, percent, widthOf, whisker, at } = window.caiCharts;
+  const { COLOURS, readJson, percent, widthOf, short, whisker, at } = window.caiCharts;
   const colour = (i) => COLOURS[i % COLOURS.length];
   const whole = (v) => v.toFixed(0);
 
@@ -31,23 +31,27 @@
       ctx.save();
       ctx.lineWidth = pixel;
       ctx.font = `${12 * pixel}px sans-serif`;
+      ctx.textBaseline = "bottom";
+      const middle = plot.bbox.left + plot.bbox.width / 2;
       points.forEach((p, i) => {
         const [x, y] = [at(plot, p.helpful, "x"), at(plot, p.harmless, "y")];
         ctx.strokeStyle = colour(i);
         whisker(ctx, at(plot, p.helpful_low, "x"), y, at(plot, p.helpful_high, "x"), y, 4 * pixel);
         whisker(ctx, x, at(plot, p.harmless_low, "y"), x, at(plot, p.harmless_high, "y"), 4 * pixel);
         ctx.fillStyle = "#222";
-        ctx.fillText(p.name, x + 6 * pixel, y - 6 * pixel);
+        // The label on the side with room: right of a point in the left half, else left of it.
+        ctx.textAlign = x < middle ? "left" : "right";
+        ctx.fillText(short(p.name, 24), x + (x < middle ? 6 : -6) * pixel, y - 4 * pixel);
       });
       ctx.restore();
     }
 
     new uPlot(
       {
-        width: widthOf(figure),
-        height: 320,
+        width: widthOf(figure, 560),
+        height: 360,
         scales: { x: { time: false, range: () => xRange }, y: { range: () => yRange } },
-        axes: [{ label: "Helpfulness rating" }, { label: "Harmlessness rating", size: 56 }],
+        axes: [{ label: "Helpfulness rating" }, { label: "Harmlessness rating", size: 64 }],
         series: [
           { label: "helpfulness", value: (plot, v) => (v == null ? "–" : whole(v)) },
           ...points.map((p, i) => ({
@@ -92,11 +96,11 @@
 
     new uPlot(
       {
-        width: widthOf(figure),
+        width: widthOf(figure, 400),
         height: 200,
         scales: { x: { time: false, range: () => [-0.5, rows.length - 0.5] }, y: { range: () => [0, 100] } },
         axes: [
-          { splits: () => xs, values: (plot, splits) => splits.map((i) => (rows[i] ? rows[i].name : "")), grid: { show: false } },
+          { splits: () => xs, values: (plot, splits) => splits.map((i) => (rows[i] ? short(rows[i].name) : "")), grid: { show: false } },
           { size: 48, values: (plot, splits) => splits.map((v) => `${v}%`) },
         ],
         series: [
