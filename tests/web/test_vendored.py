@@ -2,7 +2,6 @@
 names, and is served with the right content type and the security headers."""
 
 from collections.abc import Callable
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -10,7 +9,7 @@ from tests.conftest import REPO_ROOT
 from tests.web.test_headers import assert_secure
 
 UPLOT = "1.6.32"
-VENDOR = Path(REPO_ROOT) / "static" / "vendor"
+VENDOR = REPO_ROOT / "static" / "vendor"
 
 
 def test_uplot_is_vendored_with_its_licence_and_the_version_the_readme_names() -> None:
