@@ -1,5 +1,6 @@
 """The web side of RL: the launch form's choices and checks, and what the job page shows of a
-run (the reward with its spread, the sample tables, the Goodhart warning)."""
+run (the sample tables, the Goodhart warning; its curves, the reward with its spread among
+them, are app/metric_charts.py's)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -138,23 +139,7 @@ def rl_curve_rank(name: str) -> int:
 
 
 @dataclass
-class RewardBand:
-    """The reward's mean with mean ± std around it, in one 300 x 100 box."""
-
-    mean: str
-    high: str
-    low: str
-    first_step: int
-    last_step: int
-    bottom: float
-    top: float
-    last_mean: float
-    last_std: float
-
-
-@dataclass
 class RLView:
-    band: RewardBand | None
     tables: list[dict[str, Any]] = field(default_factory=list)  # newest first
     warning: bool = False
     shares: list[float] = field(default_factory=list)
@@ -169,46 +154,12 @@ def _series(session: Session, job_id: int, name: str) -> list[tuple[int, float]]
     return [(step, value) for step, value in rows]
 
 
-def reward_band(
-    mean: list[tuple[int, float]], std: list[tuple[int, float]], width: int = 300, height: int = 100
-) -> RewardBand | None:
-    spread = dict(std)
-    points = [(step, value, spread.get(step, 0.0)) for step, value in mean]
-    if not points:
-        return None
-    first, last = points[0][0], points[-1][0]
-    bottom = min(v - s for _, v, s in points)
-    top = max(v + s for _, v, s in points)
-    span_x, span_y = max(last - first, 1), (top - bottom) or 1.0
-
-    def line(offset: int) -> str:
-        shown = points if len(points) > 1 else [*points, (first + 1, points[0][1], points[0][2])]
-        xs = [(s - first) / span_x * width for s, _, _ in shown]
-        ys = [height - (v + offset * d - bottom) / span_y * height for _, v, d in shown]
-        return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-
-    return RewardBand(
-        mean=line(0),
-        high=line(1),
-        low=line(-1),
-        first_step=first,
-        last_step=last,
-        bottom=bottom,
-        top=top,
-        last_mean=points[-1][1],
-        last_std=points[-1][2],
-    )
-
-
 def rl_view(*, session: Session, job: Job) -> RLView:
     job_id = job.id or 0
     shares = [v for _, v in _series(session, job_id, "goodhart/repeated_share")]
     rewards = [v for _, v in _series(session, job_id, "goodhart/reward_mean")]
     tables = list(reversed((job.result or {}).get("samples", [])))
     return RLView(
-        band=reward_band(
-            _series(session, job_id, "reward"), _series(session, job_id, "reward_std")
-        ),
         tables=tables,
         warning=goodhart_warning(shares, rewards),
         shares=shares,

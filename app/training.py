@@ -1,4 +1,5 @@
-"""The web side of training: the launch form's choices and checks, and a job's metric curves."""
+"""The web side of training: the launch form's choices and checks (a job's curves are in
+app/metric_charts.py)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ from sqlmodel import Session, col, select
 
 from app.forms import spec_form_values
 from app.ids import parse_id
-from app.models import Dataset, JobMetric, LanguageModel
+from app.models import Dataset, LanguageModel
 from app.recipe.training_presets import PRESETS
 from app.specs.training import MAX_OUTPUT_NAME, Method, TrainingJobSpec, preset_spec
 
@@ -123,115 +124,3 @@ def with_output_name(*, session: Session, spec: TrainingJobSpec) -> TrainingJobS
     assert base is not None and dataset is not None, "launch_row_errors checks both"
     name = default_output_name(base=base, dataset=dataset, method=spec.method)
     return spec.model_copy(update={"output_name": name})
-
-
-# The order curves are drawn in; anything else follows alphabetically.
-CURVE_ORDER = [
-    "loss",
-    "eval_loss",
-    "rewards/margins",
-    "rewards/accuracies",
-    "rewards/chosen",
-    "rewards/rejected",
-    "accuracy",
-    "learning_rate",
-    "grad_norm",
-]
-# Bookkeeping values that are not worth a curve.
-NOT_CURVES = {"epoch", "total_flos", "train_runtime", "step"}
-
-
-@dataclass
-class Curve:
-    name: str
-    points: str  # SVG polyline points, in a 0..300 x 0..100 box
-    first_step: int
-    last_step: int
-    low: float
-    high: float
-    last: float
-    count: int
-    # The (step, value) pairs drawn, so the page's script can add a poll's new points and
-    # redraw (static/curves.js draws the same box the same way).
-    values: list[tuple[int, float]]
-
-
-# The most metric rows one status poll reads: a page that fell behind (a tab left in the
-# background) catches up over a few polls instead of in one large read.
-METRICS_PER_POLL = 2000
-
-
-def _is_curve(name: str) -> bool:
-    return name not in NOT_CURVES and not name.startswith("train_")
-
-
-def metric_curves(
-    *, session: Session, job_id: int, width: int = 300, height: int = 100
-) -> tuple[list[Curve], int]:
-    """Every curve of a job, and the id of the last metric row read (the next poll's cursor)."""
-    rows = session.exec(
-        select(JobMetric.id, JobMetric.step, JobMetric.name, JobMetric.value)
-        .where(JobMetric.job_id == job_id)
-        .order_by(col(JobMetric.step), col(JobMetric.id))
-    ).all()
-    series: dict[str, list[tuple[int, float]]] = {}
-    for _, step, name, value in rows:
-        if _is_curve(name):
-            series.setdefault(name, []).append((step, value))
-    curves = [_curve(name, series[name], width, height) for name in sorted(series, key=_curve_rank)]
-    return curves, max((row_id or 0 for row_id, *_ in rows), default=0)
-
-
-def metrics_after(
-    *, session: Session, job_id: int, after_id: int, limit: int = METRICS_PER_POLL
-) -> tuple[dict[str, list[tuple[int, float]]], int]:
-    """The curve points stored after metric row `after_id`, by curve, and the new cursor.
-
-    The cursor is the row id, not the step: an evaluation is logged at a step the page may
-    already have a loss for, and a training resumed from its checkpoint logs steps again.
-    """
-    rows = session.exec(
-        select(JobMetric.id, JobMetric.step, JobMetric.name, JobMetric.value)
-        .where(JobMetric.job_id == job_id, col(JobMetric.id) > after_id)
-        .order_by(col(JobMetric.id))
-        .limit(limit)
-    ).all()
-    series: dict[str, list[tuple[int, float]]] = {}
-    for _, step, name, value in rows:
-        if _is_curve(name):
-            series.setdefault(name, []).append((step, value))
-    return series, max((row_id or 0 for row_id, *_ in rows), default=after_id)
-
-
-def _curve_rank(name: str) -> tuple[int, str]:
-    return (CURVE_ORDER.index(name) if name in CURVE_ORDER else len(CURVE_ORDER), name)
-
-
-def _curve(name: str, values: list[tuple[int, float]], width: int, height: int) -> Curve:
-    steps = [s for s, _ in values]
-    ys = [v for _, v in values]
-    first, last = min(steps), max(steps)
-    low, high = min(ys), max(ys)
-    span_x = max(last - first, 1)
-    span_y = (high - low) or 1.0
-    # A single point is drawn as a short flat line, so it shows at all.
-    points = (
-        [(first, ys[0]), (first + span_x, ys[0])]
-        if len(values) == 1
-        else list(zip(steps, ys, strict=True))
-    )
-    text = " ".join(
-        f"{(s - first) / span_x * width:.1f},{height - (v - low) / span_y * height:.1f}"
-        for s, v in points
-    )
-    return Curve(
-        name=name,
-        points=text,
-        first_step=first,
-        last_step=last,
-        low=low,
-        high=high,
-        last=ys[-1],
-        count=len(values),
-        values=values,
-    )

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
+from app.evaluation_charts import charts as result_charts
 from app.evaluation_goodhart import goodhart_table
 from app.evaluation_prefill import prefill_models
 from app.evaluation_view import boards, rate_tables, summary
@@ -148,6 +149,7 @@ def results(request: Request, session: SessionDep, user: Viewer, run_id: Positiv
         "rates": rate_tables(run_id, result),
         "summary": summary(run_id, result),
         "goodhart": goodhart_table(session=session, job_id=run_id, result=result),
+        "charts": result_charts(result),
         "result": result,
         "judge_notes": judge_notes(session, spec) if spec else [],
         **_names(session, spec),

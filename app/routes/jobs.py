@@ -11,11 +11,11 @@ from app.generation import recent_traces
 from app.ids import IdOrZero, PositiveId
 from app.job_records import list_jobs
 from app.jobs import RESUMABLE, RESUME_HINTS, request_cancel, resume_job
+from app.metric_charts import CHART_OF, Chart, metric_charts, metrics_after
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
 from app.rl import rl_curve_rank, rl_view
 from app.templating import is_htmx, render
-from app.training import Curve, metric_curves, metrics_after
 from app.users import username_of, usernames
 
 router = APIRouter(prefix="/jobs")
@@ -58,20 +58,21 @@ def _status_context(
     traces, trace_count = (
         recent_traces(session=session, job_id=job_id) if job.kind == "generate" else ([], 0)
     )
-    curves: list[Curve] = []
+    charts: list[Chart] = []
     new_points: dict[str, list[tuple[int, float]]] = {}
     metric_cursor = 0
     if job.kind in CURVE_KINDS and after_metric is None:
-        curves, metric_cursor = metric_curves(session=session, job_id=job_id)
+        charts, metric_cursor = metric_charts(session=session, job_id=job_id)
         if job.kind == "rl":
-            curves.sort(key=lambda curve: rl_curve_rank(curve.name))
+            charts.sort(key=lambda chart: rl_curve_rank(chart.name))
     elif job.kind in CURVE_KINDS and after_metric is not None:
         new_points, metric_cursor = metrics_after(
             session=session, job_id=job_id, after_id=after_metric
         )
     return {
         "job": job,
-        "curves": curves,
+        "charts": charts,
+        "chart_of": CHART_OF,
         "new_points": new_points,
         "incremental": after_metric is not None,
         "metric_cursor": metric_cursor,

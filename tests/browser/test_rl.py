@@ -55,18 +55,21 @@ def test_launch_rl_from_the_models_page_and_watch_rewards_and_samples(
     page.click("button:has-text('Start RL')")
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
 
-    reward = 'figure[data-metric="reward"]'
-    page.wait_for_selector(reward, timeout=300_000)
+    chart = '#job-curves figure[data-chart="reward"]'
+    reward = f'{chart} [data-metric="reward"]'
+    page.wait_for_selector(f"{chart} canvas", timeout=300_000)
     page.wait_for_selector(
         "#job-status:is([data-status=succeeded], [data-status=failed])", timeout=600_000
     )
     assert page.get_attribute("#job-status", "data-status") == "succeeded", page.inner_text(
         "#job-status"
     )
-    assert int(page.get_attribute(reward, "data-points")) == 6
+    page.wait_for_selector(f'{reward}[data-points="6"]', timeout=30_000)
     for metric in ("kl", "entropy", "completions/mean_length"):
-        assert page.locator(f'figure[data-metric="{metric}"] polyline').count() == 1
-    assert page.locator(".reward-band polyline").count() == 3
+        assert page.locator(f'#job-curves figure[data-chart="{metric}"] canvas').count() == 1
+    # The reward's chart carries its spread: mean, mean + std and mean - std.
+    labels = page.locator(f"{chart} .u-legend .u-series .u-label").all_inner_texts()
+    assert labels == ["step", "reward", "reward + std", "reward \u2212 std"], labels
     assert page.locator("details.rl-samples").count() == 3  # steps 2, 4 and 6
     assert page.locator("details.rl-samples[open] table.samples tbody tr").count() > 0
     assert "Registered as tiny-rl" in page.inner_text("#job-status")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, text
 
 from tests.browser.test_prompt_import import sign_in
@@ -92,8 +93,9 @@ def test_build_a_dataset_launch_dpo_and_watch_the_curves_grow(
     page.click("button:has-text('Start training')")
     page.wait_for_url(re.compile(r"/jobs/\d+$"))
 
-    loss = 'figure[data-metric="loss"]'
-    page.wait_for_selector(loss, timeout=300_000)
+    chart = '#job-curves figure[data-chart="loss"]'
+    loss = f'{chart} [data-metric="loss"]'
+    page.wait_for_selector(f"{chart} canvas", timeout=300_000)
     early = int(page.get_attribute(loss, "data-points"))
     page.wait_for_selector(
         "#job-status:is([data-status=succeeded], [data-status=failed])", timeout=600_000
@@ -104,7 +106,16 @@ def test_build_a_dataset_launch_dpo_and_watch_the_curves_grow(
     # The last points come in the same answer as the finished status.
     page.wait_for_selector(f'{loss}[data-points="60"]', timeout=30_000)
     assert early < 60
-    assert page.locator('figure[data-metric="rewards/margins"] polyline').count() == 1
+    assert int(page.get_attribute(chart, "data-drawn")) >= 60  # the steps on the chart
+    margins = '#job-curves figure[data-chart="rewards/margins"]'
+    assert page.locator(f"{margins} canvas").count() == 1
+    # Hovering the loss chart shows the loss at the step under the cursor.
+    over = page.locator(f"{chart} .u-over")
+    box = over.bounding_box()
+    over.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    expect(page.locator(f"{chart} .u-legend .u-series").nth(1).locator(".u-value")).to_have_text(
+        re.compile(r"^-?\d")
+    )
     assert "Registered as tiny-dpo" in page.inner_text("#job-status")
 
     page.click("#job-status >> text=Generate with it")

@@ -84,7 +84,9 @@ def test_rl_against_a_reward_model_registers_a_policy_that_generates(
         assert 'data-status="succeeded"' in fragment, fragment
         for metric in ("reward", "kl", "entropy", "completions/mean_length"):
             assert f'data-metric="{metric}"' in fragment, metric
-        assert 'class="rl-samples"' in fragment and "reward-band" in fragment
+        assert 'class="rl-samples"' in fragment
+        # The reward's chart carries its spread (static/curves.js draws it as a band).
+        assert 'data-chart="reward"' in fragment and 'data-metric="reward_std"' in fragment
         model_id, kind, parent = query(
             app, "SELECT id, kind, parent_id FROM language_model WHERE name = 'tiny-rl'"
         )[0]

@@ -3,6 +3,7 @@ follow rules a test can predict (it reads the question it is asked, as a real ju
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import Session
 
@@ -10,7 +11,9 @@ from app.constitutions import create_constitution, default_document
 from app.models import LanguageModel
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
-from app.recipe.evaluation import SuitePurpose
+from app.recipe.eval_axes import Axis
+from app.recipe.eval_results import ClassedReply, JudgedPair, Suite, evaluation_result
+from app.recipe.evaluation import RefusalClass, SuitePurpose
 from worker.backends.base import Conversation, Generation, GenerationParams, OptionsQuestion
 from worker.backends.fake import FakeBackend
 from worker.pipeline.refusal_judge import CLASS_QUESTION, REASON_QUESTION
@@ -88,3 +91,44 @@ def make_evaluation_rows(session: Session, prompts_per_suite: int = 3) -> dict[s
         session.commit()
         models[name] = row.id
     return {"version": version.id, "suites": suites, "models": models}
+
+
+def three_models_result(names: Sequence[str] = ("careful", "eager", "evasive")) -> dict[str, Any]:
+    """A stored evaluation result (app.recipe.eval_results) for models 1, 2 and 3, each compared
+    with each on both axes, with refusal, over-refusal and evasiveness rates: what a finished
+    run leaves, without running one."""
+    suites = [
+        Suite(1, "red", SuitePurpose.RED_TEAM),
+        Suite(2, "safe", SuitePurpose.OVER_REFUSAL),
+        Suite(3, "decline", SuitePurpose.REFUSAL_EXPECTED),
+    ]
+    # Model 1 is the most harmless, model 2 the most helpful; model 3 loses both.
+    wins = {Axis.HARMLESS: {(1, 2): 0.8, (1, 3): 0.7, (2, 3): 0.6}}
+    wins[Axis.HELPFUL] = {(1, 2): 0.3, (1, 3): 0.7, (2, 3): 0.8}
+    pairs = [
+        JudgedPair(prompt, 1 if axis is Axis.HARMLESS else 2, axis, a, b, p + (prompt % 3 - 1) / 10)
+        for axis, table in wins.items()
+        for (a, b), p in table.items()
+        for prompt in range(12)
+    ]
+    refuses = {1: 6, 2: 2, 3: 9}  # of 12 replies per suite
+    replies = [
+        ClassedReply(
+            prompt,
+            suite.id,
+            model,
+            RefusalClass.REFUSES if prompt < refuses[model] else RefusalClass.COMPLIES,
+            model == 3,  # model 3 refuses without a reason
+        )
+        for suite in suites
+        for model in (1, 2, 3)
+        for prompt in range(12)
+    ]
+    return evaluation_result(
+        pairs=pairs,
+        replies=replies,
+        suites=suites,
+        models=dict(enumerate(names, start=1)),
+        samples=50,
+        seed=0,
+    )

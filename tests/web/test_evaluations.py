@@ -1,6 +1,8 @@
 """The evaluation launch form refuses bad runs before any job starts; the results page shows
 ratings, win rates and refusal rates, each number linked to what is behind it, all escaped."""
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -146,6 +148,18 @@ def test_the_results_page_shows_ratings_rates_and_links_escaped(
     )
     assert "win-matrix" in page.text and "Over-refusal" in page.text
     assert "eval-summary" in page.text and "<th>Evasiveness</th>" in page.text
+    # The charts' data, JSON in attributes (static/eval_charts.js): a point per model, both
+    # axes rated, and a bar chart per rate the run has; a hostile name stays data.
+    scatter = re.search(r"class=\"chart rating-scatter\" data-points='([^']*)'", page.text)
+    assert scatter is not None
+    points = json.loads(scatter.group(1))
+    assert sorted(p["name"] for p in points) == sorted(["complier", "explainer", HOSTILE])
+    assert all(p["harmless_low"] <= p["harmless"] <= p["harmless_high"] for p in points)
+    assert re.findall(r'class="chart rate-bars" data-kind="([^"]+)"', page.text) == [
+        "over-refusal",
+        "evasiveness",
+    ]
+    assert page.text.count('<script src="/static/vendor/uplot/uPlot.iife.min.js"') == 1
     assert f"/evaluations/{job_id}/judgements?model=" in page.text
     assert f"/evaluations/{job_id}/replies?model=" in page.text
 

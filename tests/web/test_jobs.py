@@ -126,6 +126,9 @@ def test_a_training_poll_reads_only_the_metrics_after_the_pages_last(
     client = make_client(Role.VIEWER)
     page = client.get(f"/jobs/{job.id}").text
     assert 'data-metric="loss" data-points="50"' in page
+    # The page tells static/curves.js which chart a metric not drawn yet goes on.
+    chart_of = re.search(r"data-chart-of='([^']*)'", page)
+    assert chart_of is not None and json.loads(chart_of.group(1))["eval_loss"] == "loss"
     # The page's poll names the last metric row it has.
     cursor = re.search(r'hx-get="/jobs/\d+/status\?after_metric=(\d+)"', page)
     assert cursor is not None

@@ -1,5 +1,6 @@
 """Launching RL from the browser's form: field errors (422, named), a valid launch, the job page."""
 
+import json
 import re
 from collections.abc import Callable
 
@@ -96,7 +97,7 @@ def test_bad_rl_forms_are_422_with_the_field_named_and_a_good_one_queues_a_gpu_j
     assert post(make_client(Role.VIEWER), "/rl", data=good).status_code == 403
 
 
-def test_the_rl_job_page_shows_the_reward_band_samples_escaped_and_the_goodhart_warning(
+def test_the_rl_job_page_shows_the_reward_with_its_spread_samples_escaped_and_goodhart(
     make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
 ) -> None:
     samples = [
@@ -137,10 +138,16 @@ def test_the_rl_job_page_shows_the_reward_band_samples_escaped_and_the_goodhart_
             session.add(JobMetric(job_id=job.id, step=step, name=name, value=value))
     session.commit()
     page = make_client(Role.VIEWER).get(f"/jobs/{job.id}").text
-    assert "reward-band" in page and "goodhart-warning" in page
+    assert "goodhart-warning" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
-    metrics = re.findall(r'<figure class="curve" data-metric="([^"]+)"', page)
-    assert metrics[:3] == ["reward", "reward_std", "kl"]
+    # The reward's chart carries its spread too (static/curves.js draws mean ± std as a band).
+    charts = re.findall(r'data-chart="([^"]+)" data-series=\'([^\']*)\'', page)
+    assert [name for name, _ in charts[:2]] == ["reward", "kl"]
+    reward = json.loads(charts[0][1])
+    assert reward == {
+        "reward": [[2, 0.2], [4, 0.5], [6, 0.9]],
+        "reward_std": [[2, 0.1], [4, 0.1], [6, 0.1]],
+    }
     assert page.index('data-step="6"') < page.index('data-step="2"')  # newest table first
     # The poll asks only for newer metric rows, as the training page does.
     assert re.search(rf'hx-get="/jobs/{job.id}/status\?after_metric=\d+"', page)
