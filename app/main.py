@@ -17,6 +17,7 @@ from app.routes import (
     auth,
     constitutions,
     datasets,
+    eval_labels,
     evaluations,
     feedback,
     few_shots,
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
         rl,
         feedback,
         evaluations,
+        eval_labels,
         judge_checks,
     ):
         app.include_router(module.router)
