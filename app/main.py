@@ -15,6 +15,7 @@ from app.headers import SecurityHeadersMiddleware
 from app.routes import (
     admin,
     auth,
+    constitution_ab,
     constitutions,
     datasets,
     eval_labels,
@@ -65,6 +66,7 @@ def create_app() -> FastAPI:
         training,
         rl,
         feedback,
+        constitution_ab,
         evaluations,
         eval_labels,
         judge_checks,
