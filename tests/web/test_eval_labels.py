@@ -70,6 +70,10 @@ def test_a_reviewer_labels_a_comparison_and_the_agreement_counts_it(
     ).first()
     assert first is not None and f'data-judgement="{first.id}"' in page.text
 
+    # A viewer sees the agreement but is not offered to label.
+    seen = viewer.get(f"/evaluations/{run}")
+    assert 'data-kind="comparisons"' in seen.text and "Label more" not in seen.text
+    assert 'id="label-these"' not in viewer.get(f"/evaluations/{run}/judgements").text
     before = reviewer.get(f"/evaluations/{run}")
     assert 'data-kind="comparisons"' in before.text and "Label more" in before.text
     assert f"/evaluations/{run}/judgements/label?suite={first.suite_id}" in before.text
