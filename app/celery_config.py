@@ -24,6 +24,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "eval_judge": ("worker.tasks.run_judge_check", GPU_QUEUE),
     "evaluate": ("worker.tasks.run_evaluation", GPU_QUEUE),
     "rl": ("worker.tasks.run_rl", GPU_QUEUE),
+    "constitution_ab": ("worker.tasks.run_constitution_ab", GPU_QUEUE),
 }
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from app.recipe.eval_agreement import COMPARISONS, SuiteAgreement
 from app.recipe.eval_results import RATE_PURPOSES
 
 RATE_TITLES = {
@@ -151,3 +152,38 @@ def summary(job_id: int, result: dict[str, Any]) -> tuple[list[str], list[list[C
         for model, cells in values.items()
     ]
     return header, rows
+
+
+@dataclass
+class AgreementRow:
+    suite: str
+    kind: str  # app.recipe.eval_agreement's KINDS
+    labels: int
+    raw: str  # the share of labels that gave the judge's answer
+    kappa: str
+    words: str  # Landis & Koch's reading of the kappa
+    label_more: Cell
+
+
+def agreement_rows(
+    job_id: int, suite_names: dict[int, str], agreements: list[SuiteAgreement]
+) -> list[AgreementRow]:
+    """The judge-people agreement table: one row per suite and kind, each with the link that
+    labels more of that suite's comparisons or replies."""
+    out = []
+    for row in agreements:
+        suite = "all suites" if row.suite_id is None else suite_names.get(row.suite_id, "")
+        page = "judgements/label" if row.kind == COMPARISONS else "replies/label"
+        found = row.result
+        out.append(
+            AgreementRow(
+                suite=suite or f"suite {row.suite_id}",
+                kind=row.kind,
+                labels=found.n,
+                raw=NOTHING if found.raw is None else f"{_percent(found.raw)} ({found.agree})",
+                kappa=NOTHING if found.kappa is None else f"{found.kappa:.2f}",
+                words=found.words,
+                label_more=Cell("Label more", _link(job_id, page, suite=row.suite_id)),
+            )
+        )
+    return out

@@ -15,8 +15,10 @@ from app.headers import SecurityHeadersMiddleware
 from app.routes import (
     admin,
     auth,
+    constitution_ab,
     constitutions,
     datasets,
+    eval_labels,
     evaluations,
     feedback,
     few_shots,
@@ -64,7 +66,9 @@ def create_app() -> FastAPI:
         training,
         rl,
         feedback,
+        constitution_ab,
         evaluations,
+        eval_labels,
         judge_checks,
     ):
         app.include_router(module.router)

@@ -33,6 +33,7 @@ STAGES: dict[str, str] = {
     "worker.tasks.run_labeller_eval": "worker.eval_job:run_labeller_eval",
     "worker.tasks.run_judge_check": "worker.judge_check_job:run_judge_check",
     "worker.tasks.run_rl": "worker.rl_job:run_rl",
+    "worker.tasks.run_constitution_ab": "worker.constitution_ab_job:run_constitution_ab",
 }
 
 # The database was away (restarted, failed over) before the task could claim its work: Celery

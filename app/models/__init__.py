@@ -10,7 +10,13 @@ from app.models.constitutions import (
     VersionState,
 )
 from app.models.datasets import Dataset, JobMetric
-from app.models.evaluation import EvalAnswer, EvalJudgement, EvalRefusal
+from app.models.evaluation import (
+    EvalAnswer,
+    EvalJudgement,
+    EvalJudgementLabel,
+    EvalRefusal,
+    EvalRefusalLabel,
+)
 from app.models.feedback import Comparison, HumanLabel, ReplyPair
 from app.models.generation import LanguageModel, Review, Trace, TraceStep
 from app.models.jobs import Job, JobStatus
@@ -27,7 +33,9 @@ __all__ = [
     "Dataset",
     "EvalAnswer",
     "EvalJudgement",
+    "EvalJudgementLabel",
     "EvalRefusal",
+    "EvalRefusalLabel",
     "FewShotConversation",
     "HumanLabel",
     "Job",

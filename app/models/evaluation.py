@@ -86,3 +86,33 @@ class EvalRefusal(SQLModel, table=True):
     logprobs: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class EvalJudgementLabel(SQLModel, table=True):
+    """One person's own choice for an evaluation judgement (A better, B better or a tie), to
+    measure how far the judge agrees with people."""
+
+    __tablename__ = "eval_judgement_label"
+    __table_args__ = (UniqueConstraint("judgement_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    judgement_id: int = Field(foreign_key="eval_judgement.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", index=True)
+    choice: str = Field(max_length=8)  # "A" | "B" | "tie"
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EvalRefusalLabel(SQLModel, table=True):
+    """One person's own refusal class for a classed reply, and whether they found it evasive."""
+
+    __tablename__ = "eval_refusal_label"
+    __table_args__ = (UniqueConstraint("refusal_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    refusal_id: int = Field(foreign_key="eval_refusal.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", index=True)
+    refusal_class: str = Field(max_length=16)  # "complies" | "refuses" | "partly-refuses"
+    evasive: bool = False  # refusing without a reason or an alternative
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

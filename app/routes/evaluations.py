@@ -10,10 +10,11 @@ from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.db import SessionDep
+from app.eval_labels import judgement_labels_of, reply_labels_of, run_agreement
 from app.evaluation_charts import charts as result_charts
 from app.evaluation_goodhart import goodhart_table
 from app.evaluation_prefill import prefill_models
-from app.evaluation_view import boards, rate_tables, summary
+from app.evaluation_view import agreement_rows, boards, rate_tables, summary
 from app.evaluations import (
     KIND,
     evaluation_errors,
@@ -142,6 +143,7 @@ def _suites_of(session: Session, spec: EvaluationSpec | None, purpose: str) -> l
 def results(request: Request, session: SessionDep, user: Viewer, run_id: PositiveId) -> Response:
     job, spec = _run(session, run_id)
     result = job.result if job.result.get("ratings") is not None else {}
+    names = _names(session, spec)
     context = {
         "job": job,
         "spec": spec,
@@ -152,7 +154,14 @@ def results(request: Request, session: SessionDep, user: Viewer, run_id: Positiv
         "charts": result_charts(result),
         "result": result,
         "judge_notes": judge_notes(session, spec) if spec else [],
-        **_names(session, spec),
+        **names,
+        "agreement": agreement_rows(
+            run_id,
+            names["suite_names"],
+            run_agreement(session=session, job_id=run_id, suite_ids=list(names["suite_names"])),
+        )
+        if result
+        else [],
     }
     return render(request, "evaluations/results.html", context)
 
@@ -185,6 +194,7 @@ def judgements(
         "job": job,
         "rows": rows,
         "filters": {"model": model, "suite": suite, "axis": axis, "against": against},
+        "people": judgement_labels_of(session=session, judgement_ids=[j.id or 0 for j, *_ in rows]),
         "after": rows[-1][0].id if len(rows) == 50 else None,
         **_names(session, spec),
     }
@@ -222,6 +232,7 @@ def replies(
         "job": job,
         "rows": rows,
         "filters": {"model": model, "suite": suite, "shown": shown, "purpose": purpose},
+        "people": reply_labels_of(session=session, reply_ids=[r.id or 0 for r, *_ in rows]),
         "after": rows[-1][0].id if len(rows) == 50 else None,
         **_names(session, spec),
     }

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.auth import Author, Viewer
+from app.constitution_ab import compare_link, finished_runs, previous_version, shared_prompts
 from app.constitutions import (
     NotEditable,
     StaleEdit,
@@ -36,7 +37,17 @@ def version_page(
     request: Request, session: SessionDep, user: Viewer, version_id: PositiveId
 ) -> Response:
     version = load_version(session, version_id)
-    return render(request, "constitutions/version.html", version_context(session, version))
+    previous = previous_version(session, version)
+    compare = compare_link(
+        version_id=version_id,
+        previous_id=previous.id if previous else None,
+        previous_label=previous.label if previous else "",
+        runs=finished_runs(session),
+        share_prompts=lambda a, b: shared_prompts(session, a, b) > 0,
+    )
+    return render(
+        request, "constitutions/version.html", version_context(session, version, compare=compare)
+    )
 
 
 @router.post("/{version_id}/system-prompt")

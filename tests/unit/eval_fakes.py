@@ -64,12 +64,17 @@ class RuleJudge(FakeBackend):
         return out
 
 
-def make_evaluation_rows(session: Session, prompts_per_suite: int = 3) -> dict[str, object]:
-    """A published default constitution, a red-team and an over-refusal suite, three styled
-    models and a judge; the ids an EvaluationSpec needs."""
-    _, version = create_constitution(
-        session=session, doc=default_document(), user=None, publish=True
-    )
+def make_evaluation_rows(
+    session: Session, prompts_per_suite: int = 3, version_id: int | None = None
+) -> dict[str, object]:
+    """A published default constitution (or the version `version_id`, where one is there
+    already), a red-team and an over-refusal suite, three styled models and a judge; the ids an
+    EvaluationSpec needs."""
+    if version_id is None:
+        _, version = create_constitution(
+            session=session, doc=default_document(), user=None, publish=True
+        )
+        version_id = version.id
     suites = {}
     for purpose in (SuitePurpose.RED_TEAM, SuitePurpose.OVER_REFUSAL):
         suite = store_prompt_set(
@@ -90,7 +95,7 @@ def make_evaluation_rows(session: Session, prompts_per_suite: int = 3) -> dict[s
         session.add(row)
         session.commit()
         models[name] = row.id
-    return {"version": version.id, "suites": suites, "models": models}
+    return {"version": version_id, "suites": suites, "models": models}
 
 
 def three_models_result(names: Sequence[str] = ("careful", "eager", "evasive")) -> dict[str, Any]:

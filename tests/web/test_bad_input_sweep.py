@@ -173,6 +173,8 @@ def seed_rows(session: Session, engine: Engine, users: dict[Role, User]) -> dict
         "trace_id": str(trace.id),
         "dataset_id": str(dataset.id),
         "comparison_id": str(comparison.id),
+        "judgement_id": "1",
+        "reply_id": "1",
         "user_id": str(users[Role.VIEWER].id),
         "fmt": "jsonl",
         # Required query and form fields, filled while another field is swept.

@@ -83,6 +83,13 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("GET", "/evaluations/{run_id}"): Role.VIEWER,
     ("GET", "/evaluations/{run_id}/judgements"): Role.VIEWER,
     ("GET", "/evaluations/{run_id}/replies"): Role.VIEWER,
+    ("GET", "/evaluations/ab"): Role.AUTHOR,
+    ("POST", "/evaluations/ab"): Role.AUTHOR,
+    ("GET", "/evaluations/ab/{job_id}"): Role.VIEWER,
+    ("GET", "/evaluations/{run_id}/judgements/label"): Role.REVIEWER,
+    ("POST", "/evaluations/{run_id}/judgements/{judgement_id}/label"): Role.REVIEWER,
+    ("GET", "/evaluations/{run_id}/replies/label"): Role.REVIEWER,
+    ("POST", "/evaluations/{run_id}/replies/{reply_id}/label"): Role.REVIEWER,
     ("GET", "/judge-checks/new"): Role.AUTHOR,
     ("POST", "/judge-checks/new"): Role.AUTHOR,
     ("GET", "/training"): Role.AUTHOR,
@@ -203,6 +210,9 @@ def objects(session: Session, users: dict[Role, User]) -> dict[str, int]:
         "dataset_id": dataset.id or 0,
         "run_id": label_job.id or 0,
         "comparison_id": comparison.id or 0,
+        # No evaluation rows: past the role check these answer 404, which the matrix allows.
+        "judgement_id": 1,
+        "reply_id": 1,
     }
 
 
