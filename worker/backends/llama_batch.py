@@ -3,11 +3,15 @@ per step for every row still writing, where llama-cpp-python's `Llama` runs one 
 a time.
 
 The rows of a batch share their start (system prompt and few-shots, most of the prompt in the
-recipe). That prefix is read once, into sequence 0, and copied to the other rows' sequences (in
-a unified key/value cache the copy only tags the same cells with more sequence ids); it stays
-resident, so the next batch reads only where its prefix differs. Each row's own tail is then
-read in shared `llama_decode` calls, and decoding picks every row's next token with the same
-sampler the transformers engine uses (`TokenSampler`), so both backends sample alike.
+recipe). That prefix is read once, into sequence 0, and copied to the other rows' sequences; it
+stays resident, so the next batch reads only where its prefix differs. Each row's own tail is
+then read in shared `llama_decode` calls, and decoding picks every row's next token with the
+same sampler the transformers engine uses (`TokenSampler`), so both backends sample alike.
+
+Each row has a key/value stream of its own (`kv_unified` off): in one unified buffer every
+row's attention runs over all rows' cells, masked, and on the recipe's 1,000-token prompts
+that cost more than batching saved (measured: benchmarks/README.md). Flash attention stays off,
+as in `Llama`, so a row decodes what it would alone, up to float noise.
 """
 
 from collections.abc import Callable, Sequence
@@ -32,11 +36,24 @@ class Entry:
     wants_logits: bool
 
 
-class BatchedDecoder:
-    """Decoding of up to `max_rows` rows at once in one llama.cpp context of `context_tokens`
-    cells, shared by every row of a batch."""
+def kv_bytes_per_token(model: Any) -> int:
+    """Bytes of f16 keys and values one token takes in the cache, over all layers."""
+    from llama_cpp import llama_cpp as ll
 
-    def __init__(self, llm: Any, *, context_tokens: int, max_rows: int) -> None:
+    handle = model.model
+    head_dim = ll.llama_model_n_embd(handle) // max(ll.llama_model_n_head(handle), 1)
+    return 2 * 2 * ll.llama_model_n_layer(handle) * ll.llama_model_n_head_kv(handle) * head_dim
+
+
+def rows_within(budget_bytes: int, row_tokens: int, per_token: int, most: int) -> int:
+    """How many rows of `row_tokens` cells each fit in the memory budget (at most `most`)."""
+    return max(0, min(most, budget_bytes // max(row_tokens * per_token, 1)))
+
+
+class BatchedDecoder:
+    """Decoding of up to `max_rows` rows at once, each in a stream of `row_tokens` cells."""
+
+    def __init__(self, llm: Any, *, row_tokens: int, max_rows: int) -> None:
         """`llm`: the backend's `Llama`, whose model and context settings (threads, flash
         attention off, rope) this context shares, so it computes what `Llama` does."""
         from llama_cpp import _internals
@@ -44,29 +61,24 @@ class BatchedDecoder:
 
         self._ll = ll
         params = ll.llama_context_params.from_buffer_copy(llm.context_params)
-        params.n_ctx = context_tokens
+        params.n_ctx = row_tokens * max_rows
         params.n_batch = params.n_ubatch = READ_TOKENS
         params.n_seq_max = max_rows
-        # One buffer for all rows: the shared prefix is held once, not once per row.
-        params.kv_unified = True
+        params.kv_unified = False
         model = llm._model
         self._context = _internals.LlamaContext(model=model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(
             n_tokens=READ_TOKENS, embd=0, n_seq_max=1, verbose=False
         )
-        self.context_tokens = int(self._context.n_ctx())
+        self.row_tokens = int(self._context.n_ctx()) // max_rows
         self.max_rows = max_rows
         self._vocab = int(model.n_vocab())
         # The prefix sequence 0 holds from the last batch.
         self._resident: list[int] = []
 
-    def fits(self, rows: Sequence[Sequence[int]], max_new_tokens: int) -> bool:
-        """Whether these rows, decoded together, fit the context's cells."""
-        if len(rows) > self.max_rows:
-            return False
-        shared = common_prefix(rows)
-        cells = shared + sum(len(r) - shared + max_new_tokens for r in rows)
-        return cells <= self.context_tokens
+    def fits(self, row: Sequence[int], max_new_tokens: int) -> bool:
+        """Whether a row and its new tokens fit a row's stream."""
+        return len(row) + max_new_tokens <= self.row_tokens
 
     def decode(
         self,
@@ -87,7 +99,7 @@ class BatchedDecoder:
         self._run([Entry(t, kept + i, 0, False) for i, t in enumerate(prefix[kept:])])
         self._resident = list(prefix)
         for sequence in range(1, len(rows)):
-            self._ll.llama_memory_seq_cp(memory, 0, sequence, 0, shared)
+            self._ll.llama_memory_seq_cp(memory, 0, sequence, 0, -1)
         tails = [
             Entry(token, shared + i, row, shared + i == len(rows[row]) - 1)
             for row in range(len(rows))

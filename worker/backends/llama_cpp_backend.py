@@ -33,15 +33,17 @@ from worker.backends.base import (
 )
 from worker.backends.chat_template import chat_prompt_text, encode_templated
 from worker.backends.finishing import end_of_turn_ids, finish
-from worker.backends.llama_batch import BatchedDecoder
+from worker.backends.llama_batch import BatchedDecoder, kv_bytes_per_token, rows_within
 from worker.backends.token_sampler import Sampling
 
 # The prompt cache's size: states of about 40 prompts of 1,000 tokens for a 135M model.
 CACHE_BYTES = 1 << 30
-# Batched decoding: rows per batch, and the cells of the context they share (a shared prefix
-# is held once): 8 rows of 1,000 tokens and a 780-token prefix fit in 8,192.
+# Batched decoding: at most this many rows at once, each in a stream of up to ROW_TOKENS cells,
+# within KV_BUDGET bytes of keys and values (SmolLM2-135M: 8 rows of 2,048 in 377 MiB; a 7B
+# model gets 1 row, that is, no batching, rather than gigabytes). Longer rows go one at a time.
 BATCH_ROWS = 8
-BATCH_CONTEXT = 8192
+ROW_TOKENS = 2048
+KV_BUDGET = 1 << 30
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -67,7 +69,8 @@ class LlamaCppBackend:
         cache_bytes: int = CACHE_BYTES,
         batched: bool = True,
         batch_rows: int = BATCH_ROWS,
-        batch_context: int = BATCH_CONTEXT,
+        row_tokens: int = ROW_TOKENS,
+        kv_budget: int = KV_BUDGET,
     ) -> None:
         try:
             from llama_cpp import Llama, LlamaRAMCache
@@ -98,9 +101,11 @@ class LlamaCppBackend:
         except Exception as exc:  # transformers reads fewer GGUF architectures than llama.cpp
             raise BackendError(f"cannot read the tokenizer of {gguf_path}: {exc}") from exc
         self._end_ids = end_of_turn_ids(self.tokenizer)
-        self.batched = batched
-        self._batch_rows = batch_rows
-        self._batch_context = max(batch_context, self.context_length)
+        self._row_tokens = min(row_tokens, self.context_length)
+        self._batch_rows = rows_within(
+            kv_budget, self._row_tokens, kv_bytes_per_token(self._llm._model), batch_rows
+        )
+        self.batched = batched and self._batch_rows > 1
         self._decoder: BatchedDecoder | None = None
         # Prompt tokens read by batched generation (the benchmark's count of work done).
         self.prompt_tokens_computed = 0
@@ -154,23 +159,22 @@ class LlamaCppBackend:
         if self._decoder is None:
             try:
                 self._decoder = BatchedDecoder(
-                    self.llm, context_tokens=self._batch_context, max_rows=self._batch_rows
+                    self.llm, row_tokens=self._row_tokens, max_rows=self._batch_rows
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise BackendError(f"cannot open a batched llama.cpp context: {exc}") from exc
         return self._decoder
 
     def _batches(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Longest first, as many rows together as fit the batched context."""
+        """Rows that fit a stream, longest first, `max_rows` at a time; each longer row alone
+        (a batch of one goes through `Llama`, whose context is the model's whole window)."""
         decoder = self._batched_decoder()
-        batches: list[list[int]] = []
-        for index in sorted(range(len(prompts)), key=lambda i: -len(prompts[i])):
-            last = batches[-1] if batches else None
-            if last and decoder.fits([prompts[i] for i in [*last, index]], max_new_tokens):
-                last.append(index)
-            else:
-                batches.append([index])
-        return batches
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+        fits = {i: decoder.fits(prompts[i], max_new_tokens) for i in order}
+        fitting = [i for i in order if fits[i]]
+        alone = [[i] for i in order if not fits[i]]
+        rows = decoder.max_rows
+        return [fitting[i : i + rows] for i in range(0, len(fitting), rows)] + alone
 
     def _generate_batched(
         self, prompts: list[list[int]], truncated: list[bool], params: GenerationParams
@@ -194,6 +198,14 @@ class LlamaCppBackend:
             torch.manual_seed(params.seed)
         results: dict[int, Generation] = {}
         for batch in self._batches(prompts, params.max_new_tokens):
+            if len(batch) == 1 and not self._batched_decoder().fits(
+                prompts[batch[0]], params.max_new_tokens
+            ):
+                [index] = batch
+                results[index] = self._one_at_a_time(
+                    prompts[index], params, index, truncated[index]
+                )
+                continue
             rows = [prompts[i] for i in batch]
             try:
                 produced, computed = self._batched_decoder().decode(
