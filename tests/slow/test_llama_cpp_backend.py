@@ -160,3 +160,24 @@ def test_the_shared_prefix_is_read_once_and_stays_for_the_next_batch(
     again = llama.prompt_tokens_computed - before - first
     # The prefix stayed resident: the second batch reads only the tails.
     assert again < first
+
+
+def test_a_conversations_next_round_reads_only_its_new_turn(llama: LlamaCppBackend) -> None:
+    conversations = [ask(q) for q in QUESTIONS]
+    params = GenerationParams(max_new_tokens=16, temperature=0)
+    replies = llama.generate(conversations, params)
+    longer = [
+        [*c, {"role": "assistant", "content": r.text}, {"role": "user", "content": "Why?"}]
+        for c, r in zip(conversations, replies, strict=True)
+    ]
+    before = llama.prompt_tokens_computed
+    llama.generate(longer, params)
+    read = llama.prompt_tokens_computed - before
+    added = sum(
+        llama.count_tokens(n) - llama.count_tokens(c)
+        for n, c in zip(longer, conversations, strict=True)
+    )
+    # Each row's stream still holds its conversation: the reply (already there, as generated
+    # tokens, up to the chat template's end-of-turn) and the new question are all it reads.
+    assert read <= added + 4 * len(longer)
+    assert read < sum(llama.count_tokens(n) for n in longer) / 4

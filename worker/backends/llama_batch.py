@@ -3,14 +3,17 @@ per step for every row still writing, where llama-cpp-python's `Llama` runs one 
 a time.
 
 The rows of a batch share their start (system prompt and few-shots, most of the prompt in the
-recipe). That prefix is read once, into sequence 0, and copied to the other rows' sequences; it
-stays resident, so the next batch reads only where its prefix differs. Each row's own tail is
-then read in shared `llama_decode` calls, and decoding picks every row's next token with the
-same sampler the transformers engine uses (`TokenSampler`), so both backends sample alike.
+recipe). Each row has a key/value stream of its own, which keeps what it read and wrote after
+the batch: a row of the next round (the same conversation, one turn longer) is given the stream
+that holds its conversation and reads only the new turn. The shared prefix is read once, by the
+row whose stream holds most of it, and copied to the streams of rows that lack it. Each row's
+own tail is then read in shared `llama_decode` calls, and decoding picks every row's next token
+with the same sampler the transformers engine uses (`TokenSampler`), so both backends sample
+alike.
 
-Each row has a key/value stream of its own (`kv_unified` off): in one unified buffer every
-row's attention runs over all rows' cells, masked, and on the recipe's 1,000-token prompts
-that cost more than batching saved (measured: benchmarks/README.md). Flash attention stays off,
+The streams are separate (`kv_unified` off): in one unified buffer every row's attention runs
+over all rows' cells, masked, and on the recipe's 1,000-token prompts that cost more than
+batching saved (measured: benchmarks/README.md). Flash attention stays off,
 as in `Llama`, so a row decodes what it would alone, up to float noise.
 """
 
@@ -73,8 +76,8 @@ class BatchedDecoder:
         self.row_tokens = int(self._context.n_ctx()) // max_rows
         self.max_rows = max_rows
         self._vocab = int(model.n_vocab())
-        # The prefix sequence 0 holds from the last batch.
-        self._resident: list[int] = []
+        # The tokens each row's stream holds from earlier batches, for the next to continue.
+        self._held: list[list[int]] = [[] for _ in range(max_rows)]
 
     def fits(self, row: Sequence[int], max_new_tokens: int) -> bool:
         """Whether a row and its new tokens fit a row's stream."""
@@ -91,31 +94,67 @@ class BatchedDecoder:
         memory = self._context.memory
         # Each row keeps at least one token of its own: its last position's logits start it.
         shared = min(common_prefix(rows), min(len(r) for r in rows) - 1)
-        prefix = rows[0][:shared]
-        kept = common_prefix([self._resident, prefix]) if self._resident and prefix else 0
-        self._ll.llama_memory_seq_rm(memory, -1, kept, -1)
-        for sequence in range(1, self.max_rows):
-            self._ll.llama_memory_seq_rm(memory, sequence, 0, -1)
-        self._run([Entry(t, kept + i, 0, False) for i, t in enumerate(prefix[kept:])])
-        self._resident = list(prefix)
-        for sequence in range(1, len(rows)):
-            self._ll.llama_memory_seq_cp(memory, 0, sequence, 0, -1)
+        streams, held = self._assign(rows)
+        # The row whose stream holds most of the shared prefix completes it and lends it out.
+        lender = max(range(len(rows)), key=lambda r: held[r])
+        source = streams[lender]
+        read = 0
+        if held[lender] < shared:
+            self._ll.llama_memory_seq_rm(memory, source, held[lender], -1)
+            start = held[lender]
+            self._run(
+                [
+                    Entry(t, start + i, source, False)
+                    for i, t in enumerate(rows[lender][start:shared])
+                ]
+            )
+            read += shared - start
+            held[lender] = shared
+        for row, stream in enumerate(streams):
+            if held[row] < shared:
+                # Between streams llama.cpp copies whole streams; the cut below drops the rest.
+                self._ll.llama_memory_seq_cp(memory, source, stream, 0, -1)
+                held[row] = shared
+            self._ll.llama_memory_seq_rm(memory, stream, held[row], -1)
         tails = [
-            Entry(token, shared + i, row, shared + i == len(rows[row]) - 1)
+            Entry(token, held[row] + i, streams[row], held[row] + i == len(rows[row]) - 1)
             for row in range(len(rows))
-            for i, token in enumerate(rows[row][shared:])
+            for i, token in enumerate(rows[row][held[row] :])
         ]
         first = self._run(tails)
-        produced = self._loop(rows, first, sampling, stopped, shared)
-        return produced, len(prefix) - kept + len(tails)
+        produced = self._loop(rows, streams, first, sampling, stopped)
+        for row, stream in enumerate(streams):
+            # What the stream now holds: the prompt and every new token but the last, which
+            # was picked and never read.
+            self._held[stream] = list(rows[row]) + produced[row][:-1]
+        return produced, read + len(tails)
+
+    def _assign(self, rows: Sequence[list[int]]) -> tuple[list[int], list[int]]:
+        """A stream for each row, the one whose tokens it continues furthest (a row of a
+        later round finds its own conversation, a new row the shared prefix), and how many
+        of its tokens that stream holds already."""
+        reach = sorted(
+            (
+                (min(common_prefix([held, row]) if held else 0, len(row) - 1), i, s)
+                for i, row in enumerate(rows)
+                for s, held in enumerate(self._held)
+            ),
+            reverse=True,
+        )
+        streams: dict[int, int] = {}
+        reused: dict[int, int] = {}
+        for length, row, stream in reach:
+            if row not in streams and stream not in streams.values():
+                streams[row], reused[row] = stream, length
+        return [streams[i] for i in range(len(rows))], [reused[i] for i in range(len(rows))]
 
     def _loop(
         self,
         rows: Sequence[list[int]],
+        streams: Sequence[int],
         logits: torch.Tensor,
         sampling: Sampling,
         stopped: Callable[[list[int]], bool] | None,
-        shared: int,
     ) -> list[list[int]]:
         produced: list[list[int]] = [[] for _ in rows]
         active = list(range(len(rows)))  # rows still writing, in the logits' order
@@ -132,15 +171,14 @@ class BatchedDecoder:
             if len(keep) == 0:
                 break
             if len(keep) < len(active):
-                # A finished row's own cells are freed; the prefix it shares stays.
-                for slot in finished.nonzero().squeeze(1).tolist():
-                    self._ll.llama_memory_seq_rm(self._context.memory, active[slot], shared, -1)
+                # A finished row keeps its cells: its stream is its own, and the next round
+                # of its conversation continues from them.
                 sampler.keep(keep)
                 tokens = tokens[keep]
                 active = [active[i] for i in keep.tolist()]
             logits = self._run(
                 [
-                    Entry(token, len(rows[row]) + step, row, True)
+                    Entry(token, len(rows[row]) + step, streams[row], True)
                     for row, token in zip(active, tokens.tolist(), strict=True)
                 ]
             )
