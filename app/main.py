@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from app.auth import CSRF_COOKIE, NotSignedIn, PasswordChangeRequired, Viewer, verify_csrf
 from app.headers import SecurityHeadersMiddleware
@@ -38,16 +39,22 @@ from app.settings import PROJECT_ROOT, get_settings
 from app.templating import is_htmx, render
 
 
+class WorkbenchApp(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware too (add_middleware puts it inside), so an
+        # unexpected error's 500 carries the security headers like every other response.
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app() -> FastAPI:
     get_settings()  # refuse unsafe settings at start, not at the first request
-    app = FastAPI(
+    app = WorkbenchApp(
         title="CAI workbench",
         dependencies=[Depends(verify_csrf)],
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     for module in (
         auth,
@@ -118,6 +125,11 @@ def create_app() -> FastAPI:
     @app.exception_handler(HTTPException)
     def http_error(request: Request, exc: HTTPException) -> Response:
         return _error_response(request, exc.status_code, exc.detail, headers=exc.headers)
+
+    @app.exception_handler(500)
+    def server_error(request: Request, exc: Exception) -> Response:
+        # Says nothing of the error itself (that goes to the log); the page keeps the layout.
+        return _error_response(request, 500, "Something went wrong on our side; it is logged.")
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -71,3 +71,21 @@ def test_pages_fragments_errors_redirects_and_static_files_carry_the_headers(
     missing = client.get("/static/no-such-file.js")
     assert missing.status_code == 404
     assert_secure(missing, "missing static file")
+
+
+def test_an_unexpected_error_is_a_500_page_with_the_headers(
+    make_client: Callable[..., TestClient], users: dict[Role, User]
+) -> None:
+    client = make_client(Role.ADMIN, raise_server_exceptions=False)
+
+    def broken() -> None:
+        raise RuntimeError("secret detail")
+
+    client.app.add_api_route("/broken-for-test", broken)  # type: ignore[attr-defined]
+    page = client.get("/broken-for-test", headers={"accept": "text/html"})
+    assert page.status_code == 500 and "<html" in page.text
+    assert "secret detail" not in page.text
+    assert_secure(page, "500 page")
+    api = client.get("/broken-for-test")
+    assert api.status_code == 500 and api.json()["detail"]
+    assert_secure(api, "500 JSON")
