@@ -88,10 +88,13 @@ def run_constitution_ab(
         # A resumed job keeps what it judged: only prompts missing a comparison are judged.
         wanted = {i.prompt_id for i in items}
         counts: dict[int, int] = {}
-        for j in stored_judgements(session, context.job_id):
+        stored = stored_judgements(session, context.job_id)
+        for j in stored:
             counts[j.prompt_id] = counts.get(j.prompt_id, 0) + 1
         complete = {p for p in wanted if counts.get(p) == len(KINDS)}
+    judged_so_far = [j for j in stored if j.prompt_id in complete]
     todo = [i for i in items if i.prompt_id not in complete]
+    names = {"judge": judge.name, "version": version.label}
     total = len(items)
     done = len(complete)
     context.progress(done, total, f"loading {judge.name}")
@@ -112,6 +115,9 @@ def run_constitution_ab(
                 for row in comparison_rows(context.job_id, todo, judged):
                     session.add(row)
                 session.commit()
+            # The rates so far: a job cancelled now shows what it judged (its page, the result).
+            judged_so_far.extend(judged)
+            context.result.update(names, **ab_report(judged_so_far))
             context.progress(
                 done + items_done, total, f"{done + items_done} of {total} prompts judged"
             )
@@ -126,9 +132,4 @@ def run_constitution_ab(
             [j for j in stored_judgements(session, context.job_id) if j.prompt_id in wanted]
         )
     context.progress(total, total, f"{total} prompts judged")
-    context.result.update(
-        judge=judge.name,
-        version=version.label,
-        seconds=round(time.monotonic() - started, 3),
-        **report,
-    )
+    context.result.update(names, seconds=round(time.monotonic() - started, 3), **report)

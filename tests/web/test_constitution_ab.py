@@ -264,7 +264,10 @@ class CountingJudge(RuleJudge):
 
 
 def test_the_job_judges_in_steps_stops_on_cancel_and_resumes_what_is_left(
-    engine: Engine, session: Session, ab_rows: dict[str, int]
+    make_client: Callable[..., TestClient],
+    engine: Engine,
+    session: Session,
+    ab_rows: dict[str, int],
 ) -> None:
     job = Job(
         kind="constitution_ab",
@@ -289,6 +292,15 @@ def test_the_job_judges_in_steps_stops_on_cancel_and_resumes_what_is_left(
     assert reports[-1][:2] == (1, 3) and "1 of 3 prompts judged" in reports[-1][2]
     stored = session.exec(select(ABComparison).where(ABComparison.job_id == job.id)).all()
     assert sorted(r.kind for r in stored) == ["a", "ab", "b"]
+    # What a cancelled job keeps on its row: the rates of the prompts it judged.
+    assert context.result["prompts"] == 1 and context.result["judge"] == "judge"
+    assert context.result["b_over_a"][0]["wins"] == 1
+    job.status, job.result = JobStatus.CANCELLED, dict(context.result)
+    session.add(job)
+    session.commit()
+    page = make_client(Role.VIEWER).get(f"/evaluations/ab/{job.id}")
+    assert "1 judged so far" in page.text and "Stopped part-way (cancelled)" in page.text
+    assert "1 of 1</a>" in page.text.split('id="b_over_a"', 1)[1]
 
     reports.clear()
     resumed = JobContext(job.id or 0, dict(job.parameters), lambda *r: reports.append(r), {})
