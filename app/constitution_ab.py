@@ -9,7 +9,15 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from app.generation import published_version_error
-from app.models import ConstitutionVersion, Job, JobStatus, LanguageModel, Trace
+from app.models import (
+    ABComparison,
+    ConstitutionVersion,
+    Job,
+    JobStatus,
+    LanguageModel,
+    Prompt,
+    Trace,
+)
 from app.specs.constitution_ab import ConstitutionABSpec
 
 KIND = "constitution_ab"
@@ -135,3 +143,62 @@ def compare_link(
         f"The newest generation runs under {previous_label} and under this version share no "
         "prompt: run both over the same prompt set first.",
     )
+
+
+COMPARISON_KINDS = ("ab", "a", "b")
+
+
+@dataclass(frozen=True)
+class ShownComparison:
+    """One stored comparison with what it compared: the prompt, and the first and second
+    replies (A's and B's final revisions, or a run's initial reply and its revision)."""
+
+    row: ABComparison
+    prompt: str
+    first: str
+    second: str
+
+
+def ab_comparisons(
+    session: Session, *, job_id: int, kind: str, group: str, after: int = 0, limit: int = 50
+) -> tuple[list[ShownComparison], int | None]:
+    """The job's comparisons of one kind counted in `group` ("all": every one), by id after
+    `after`; and the id to continue after, None on the last page."""
+    rows = session.exec(
+        select(ABComparison)
+        .where(
+            ABComparison.job_id == job_id, ABComparison.kind == kind, col(ABComparison.id) > after
+        )
+        .order_by(col(ABComparison.id))
+    ).all()
+    # Groups are a JSON list: filtered here, as a job holds a few thousand rows at most.
+    matching = [r for r in rows if group == "all" or group in r.groups]
+    page = matching[:limit]
+    traces = {
+        t.id: t
+        for t in session.exec(
+            select(Trace).where(
+                col(Trace.id).in_(
+                    {r.first_trace_id for r in page} | {r.second_trace_id for r in page}
+                )
+            )
+        )
+    }
+    prompts = {
+        p.id: p
+        for p in session.exec(select(Prompt).where(col(Prompt.id).in_({r.prompt_id for r in page})))
+    }
+    shown = []
+    for r in page:
+        first, second = traces.get(r.first_trace_id), traces.get(r.second_trace_id)
+        prompt = prompts.get(r.prompt_id)
+        shown.append(
+            ShownComparison(
+                row=r,
+                prompt=prompt.text if prompt else "",
+                first=(first.final_reply if kind == "ab" else first.initial_reply) if first else "",
+                second=second.final_reply if second else "",
+            )
+        )
+    more = len(matching) > limit and page
+    return shown, (page[-1].id if more else None)

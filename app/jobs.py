@@ -63,7 +63,7 @@ RESUME_HINTS = {
     "evaluate": "It skips the prompts it already judged, and reuses stored answers.",
     "train": "It continues from its latest checkpoint (or from the start if it saved none).",
     "rl": "It continues from its latest checkpoint (or from the start if it saved none).",
-    "constitution_ab": "It judges every shared prompt again.",
+    "constitution_ab": "It skips the prompts it already judged.",
 }
 
 

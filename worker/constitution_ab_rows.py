@@ -27,7 +27,10 @@ def _replies(session: Session, job_id: int) -> dict[int, RunReply]:
         steps.setdefault(step.trace_id, []).append(step)
     return {
         t.prompt_id: RunReply(
-            t.initial_reply, t.final_reply, tuple(s.principle_key for s in steps.get(t.id or 0, []))
+            t.initial_reply,
+            t.final_reply,
+            tuple(s.principle_key for s in steps.get(t.id or 0, [])),
+            t.id,
         )
         for t in traces
     }

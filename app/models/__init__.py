@@ -11,6 +11,7 @@ from app.models.constitutions import (
 )
 from app.models.datasets import Dataset, JobMetric
 from app.models.evaluation import (
+    ABComparison,
     EvalAnswer,
     EvalJudgement,
     EvalJudgementLabel,
@@ -24,6 +25,7 @@ from app.models.prompts import Prompt, PromptSet
 from app.models.users import Role, SignInFailure, User, UserSession
 
 __all__ = [
+    "ABComparison",
     "AuditEvent",
     "Chunk",
     "ChunkStatus",

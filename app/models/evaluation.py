@@ -116,3 +116,27 @@ class EvalRefusalLabel(SQLModel, table=True):
     evasive: bool = False  # refusing without a reason or an alternative
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ABComparison(SQLModel, table=True):
+    """One comparison of a constitution A/B job: B's final revision over A's ("ab"), or a run's
+    revision over its own initial reply ("a", "b"). The first reply is the first trace's final
+    revision for "ab" and its initial reply otherwise; the second is the second trace's final
+    revision (for a revision both traces are the same). Stored a step at a time, so a resumed
+    job judges only what is missing."""
+
+    __tablename__ = "ab_comparison"
+    __table_args__ = (UniqueConstraint("job_id", "prompt_id", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    prompt_id: int = Field(foreign_key="prompt.id")
+    kind: str = Field(max_length=2)  # "ab", "a", "b"
+    first_trace_id: int = Field(foreign_key="trace.id")
+    second_trace_id: int = Field(foreign_key="trace.id")
+    principle_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The table rows it counts in: the judging principles ("ab"), the critique principles else.
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    prob_second: float | None = None  # P(the second reply is better); None: skipped
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

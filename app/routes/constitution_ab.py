@@ -5,13 +5,20 @@ Registered before app.routes.evaluations, so /evaluations/ab is not read as a ru
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
-from app.constitution_ab import KIND, ab_errors, finished_runs, run_version_id
-from app.constitution_ab_view import ab_tables
+from app.constitution_ab import (
+    COMPARISON_KINDS,
+    KIND,
+    ab_comparisons,
+    ab_errors,
+    finished_runs,
+    run_version_id,
+)
+from app.constitution_ab_view import KIND_REPLIES, KIND_TABLES, KIND_TITLES, ab_tables
 from app.db import SessionDep
 from app.forms import SubmittedForm, parse_spec, spec_fields, spec_form_values
 from app.generation import launch_choices
@@ -92,6 +99,35 @@ def ab_results(request: Request, session: SessionDep, user: Viewer, job_id: Posi
         "job": job,
         "spec": spec,
         "result": job.result,
-        "tables": ab_tables(job.result),
+        "tables": ab_tables(job_id, job.result),
     }
     return render(request, "evaluations/ab_results.html", context)
+
+
+@router.get("/{job_id}/comparisons")
+def ab_comparison_list(
+    request: Request,
+    session: SessionDep,
+    user: Viewer,
+    job_id: PositiveId,
+    kind: str = "ab",
+    group: str = "all",
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    job = session.get(Job, job_id)
+    if job is None or job.kind != KIND:
+        raise HTTPException(404, f"no constitution A/B run {job_id}")
+    if kind not in COMPARISON_KINDS:
+        raise HTTPException(422, f"kind: one of {', '.join(COMPARISON_KINDS)}, not {kind!r}")
+    shown, next_after = ab_comparisons(session, job_id=job_id, kind=kind, group=group, after=after)
+    context: dict[str, Any] = {
+        "job": job,
+        "kind": kind,
+        "group": group,
+        "title": KIND_TITLES[kind],
+        "replies": KIND_REPLIES[kind],
+        "table": KIND_TABLES[kind],
+        "shown": shown,
+        "after": next_after,
+    }
+    return render(request, "evaluations/ab_comparisons.html", context)

@@ -3,6 +3,7 @@ the same run twice, an unfinished run, a bad judge or version) with the field na
 a good one queues a job whose page shows B's win rate over A per principle and how often each
 run's revisions beat their initial replies; a version's page links to the prefilled form."""
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,13 +13,23 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from app.constitutions import create_constitution, default_document, publish_version, start_draft
-from app.models import Job, JobStatus, LanguageModel, Prompt, Role, Trace, TraceStep, User
+from app.models import (
+    ABComparison,
+    Job,
+    JobStatus,
+    LanguageModel,
+    Prompt,
+    Role,
+    Trace,
+    TraceStep,
+    User,
+)
 from app.prompt_files import ParsedPrompt
 from app.prompt_sets import store_prompt_set
 from tests.conftest import RecordingQueue, csrf
 from tests.unit.eval_fakes import RuleJudge
 from worker.constitution_ab_job import run_constitution_ab
-from worker.lifecycle import running_job
+from worker.lifecycle import JobCancelled, JobContext, running_job
 
 
 def _prompts(session: Session, name: str, count: int) -> list[int]:
@@ -197,10 +208,32 @@ def test_a_good_launch_runs_and_shows_win_rates_per_principle(
     assert "3 in common" in page.text and "judge under v2" in page.text
     b_over_a = page.text.split('id="b_over_a"', 1)[1].split("</section>", 1)[0]
     # B's revisions give a reason, A's do not: B wins every decided comparison.
-    assert '<tr data-group="all principles"><td>all principles</td><td>100%</td>' in b_over_a
+    all_href = f"/evaluations/ab/{job.id}/comparisons?kind=ab&amp;group=all"
+    assert (
+        f'<tr data-group="all principles"><td>all principles</td><td><a href="{all_href}">100%</a>'
+        in b_over_a
+    )
     revision_b = page.text.split('id="revision_b"', 1)[1].split("</section>", 1)[0]
-    assert '<tr data-group="harm"><td>harm</td><td>100%</td>' in revision_b
-    assert "3 of 3" in revision_b
+    harm_href = f"/evaluations/ab/{job.id}/comparisons?kind=b&amp;group=harm"
+    assert f'<tr data-group="harm"><td>harm</td><td><a href="{harm_href}">100%</a>' in revision_b
+    assert f'<a href="{harm_href}">3 of 3</a>' in revision_b
+
+    # Each number opens the comparisons behind it: the prompt, both replies, P(second).
+    behind = viewer.get(harm_href.replace("&amp;", "&"))
+    assert behind.status_code == 200
+    assert behind.text.count("data-comparison=") == 3
+    assert "shared question 0?" in behind.text
+    assert "No, because it could hurt someone." in behind.text
+    assert "B&#39;s initial reply" in behind.text and "Sure." in behind.text
+    probs = [float(p) for p in re.findall(r'<td class="prob">([0-9.]+)', behind.text)]
+    assert len(probs) == 3 and all(p > 0.5 for p in probs)
+    ab_page = viewer.get(all_href.replace("&amp;", "&"))
+    assert "A&#39;s final revision" in ab_page.text and "Sure, here it is." in ab_page.text
+    assert ab_page.text.count("data-comparison=") == 3
+    none = viewer.get(f"/evaluations/ab/{job.id}/comparisons", params={"kind": "a", "group": "x"})
+    assert "No comparisons match" in none.text
+    bad = viewer.get(f"/evaluations/ab/{job.id}/comparisons", params={"kind": "zz"})
+    assert bad.status_code == 422 and "kind" in bad.text
     assert viewer.get("/evaluations/ab/999999").status_code == 404
     assert viewer.get(f"/evaluations/ab/{ab_rows['a']}").status_code == 404
 
@@ -218,3 +251,64 @@ def test_a_version_page_links_to_the_prefilled_comparison(
     assert href in second.text and "Compare with the previous version</a>" in second.text
     first = client.get(f"/versions/{ab_rows['v1']}")
     assert "There is no earlier published version to compare with." in first.text
+
+
+class CountingJudge(RuleJudge):
+    """The rule judge, counting the comparison questions it is asked."""
+
+    asked = 0
+
+    def score_options(self, questions: Any) -> list[list[float]]:
+        CountingJudge.asked += len(questions)
+        return super().score_options(questions)
+
+
+def test_the_job_judges_in_steps_stops_on_cancel_and_resumes_what_is_left(
+    make_client: Callable[..., TestClient],
+    engine: Engine,
+    session: Session,
+    ab_rows: dict[str, int],
+) -> None:
+    job = Job(
+        kind="constitution_ab",
+        queue="gpu",
+        parameters={k: int(v) for k, v in form(ab_rows).items()},
+    )
+    session.add(job)
+    session.commit()
+    reports: list[tuple[int, int | None, str]] = []
+
+    def cancel_after_first_step(done: int, total: int | None, message: str) -> None:
+        reports.append((done, total, message))
+        if done >= 1:
+            raise JobCancelled()
+
+    context = JobContext(job.id or 0, dict(job.parameters), cancel_after_first_step, {})
+    CountingJudge.asked = 0
+    with pytest.raises(JobCancelled):
+        run_constitution_ab(engine, context, open_backend=lambda m: CountingJudge(), step=1)
+    # One step of one prompt: three comparisons, both orders each, then the cancel stops it.
+    assert CountingJudge.asked == 6
+    assert reports[-1][:2] == (1, 3) and "1 of 3 prompts judged" in reports[-1][2]
+    stored = session.exec(select(ABComparison).where(ABComparison.job_id == job.id)).all()
+    assert sorted(r.kind for r in stored) == ["a", "ab", "b"]
+    # What a cancelled job keeps on its row: the rates of the prompts it judged.
+    assert context.result["prompts"] == 1 and context.result["judge"] == "judge"
+    assert context.result["b_over_a"][0]["wins"] == 1
+    job.status, job.result = JobStatus.CANCELLED, dict(context.result)
+    session.add(job)
+    session.commit()
+    page = make_client(Role.VIEWER).get(f"/evaluations/ab/{job.id}")
+    assert "1 judged so far" in page.text and "Stopped part-way (cancelled)" in page.text
+    assert "1 of 1</a>" in page.text.split('id="b_over_a"', 1)[1]
+
+    reports.clear()
+    resumed = JobContext(job.id or 0, dict(job.parameters), lambda *r: reports.append(r), {})
+    run_constitution_ab(engine, resumed, open_backend=lambda m: CountingJudge(), step=1)
+    assert CountingJudge.asked == 6 * 3  # only the two prompts left were judged
+    assert reports[0][:2] == (1, 3) and reports[-1][:2] == (3, 3)
+    assert [d for d, _, m in reports if "prompts judged" in m] == [2, 3, 3]
+    assert resumed.result["prompts"] == 3
+    assert resumed.result["b_over_a"][0]["wins"] == 3
+    session.expire_all()
+    assert len(session.exec(select(ABComparison).where(ABComparison.job_id == job.id)).all()) == 9

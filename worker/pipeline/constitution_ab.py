@@ -7,12 +7,13 @@ versions), judged pairwise by the labelling engine (`label_pairs`, both orders a
   reply; win rates of the revision overall and per critique principle the trace used — which
   principles' revisions actually help.
 
-Every comparison of a call goes to the judge in one `label_pairs` call; the rates and their
-Wilson intervals are app.recipe.constitution_ab.
+The comparisons go to the judge a step of items at a time (`label_pairs`, both orders averaged),
+so a job can report progress, stop on cancel and store what it judged; the rates and their Wilson
+intervals are app.recipe.constitution_ab.
 """
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class RunReply:
     initial: str
     final: str
     principles: tuple[str, ...]
+    trace_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,28 @@ def _key(kind: str, prompt_id: int) -> int:
     return zlib.crc32(f"ab:{kind}:{prompt_id}".encode())
 
 
-def compare_runs(
+KINDS = ("ab", "a", "b")  # B's final over A's; each run's revision over its initial reply
+
+
+@dataclass(frozen=True)
+class ABJudgement:
+    """One comparison: of B's final revision over A's ("ab"), or of a run's revision over its
+    own initial reply ("a", "b"); `groups` are the table rows it counts in (the judging
+    principles for "ab", the trace's critique principles for a revision)."""
+
+    prompt_id: int
+    kind: str
+    principle_keys: tuple[str, ...]  # the judge's principles
+    groups: tuple[str, ...]
+    prob_second: float | None  # P(the second reply is better); None: skipped
+    flags: tuple[str, ...] = ()
+
+
+def judge_items(
     items: Sequence[ABItem], judge_constitution: ConstitutionDoc, backend: Backend, *, seed: int = 0
-) -> dict[str, Any]:
-    """The A/B report as plain JSON: "b_over_a" (win rates of B's final revision, "all" then
-    per judging principle), "revision_over_initial" ({"a": ..., "b": ...}, per critique
-    principle) and "prompts"."""
+) -> list[ABJudgement]:
+    """The three comparisons of each item, in one judge call. A pair's principle is seeded by
+    its prompt and kind, so judging items in steps, or again on resume, asks the same thing."""
     pairs: list[PairInput] = []
     for item in items:
         pairs.append(
@@ -62,23 +80,52 @@ def compare_runs(
     config = LabelConfig(order_average=True, ensemble=1, seed=seed)
     judged = label_pairs(pairs, judge_constitution, backend, config) if pairs else []
     by_pair = {c.pair_id: c for c in judged}
+    out: list[ABJudgement] = []
+    for item in items:
+        for kind in KINDS:
+            comparison = by_pair[_key(kind, item.prompt_id)]
+            keys = tuple(comparison.principle_keys)
+            groups = keys if kind == "ab" else getattr(item, kind).principles
+            prob = None if comparison.prob_a is None else 1.0 - comparison.prob_a
+            out.append(
+                ABJudgement(item.prompt_id, kind, keys, groups, prob, tuple(comparison.flags))
+            )
+    return out
 
-    def second_wins(pair_id: int) -> float | None:
-        comparison = by_pair[pair_id]
-        return None if comparison.prob_a is None else 1.0 - comparison.prob_a
 
-    ab = [
-        (by_pair[_key("ab", i.prompt_id)].principle_keys, second_wins(_key("ab", i.prompt_id)))
-        for i in items
-    ]
-    revisions = {
-        side: [(getattr(i, side).principles, second_wins(_key(side, i.prompt_id))) for i in items]
-        for side in ("a", "b")
-    }
+def ab_report(judgements: Sequence[ABJudgement]) -> dict[str, Any]:
+    """The A/B report as plain JSON: "b_over_a" (win rates of B's final revision, "all" then
+    per judging principle), "revision_over_initial" ({"a": ..., "b": ...}, per critique
+    principle) and "prompts"."""
+
+    def rates(kind: str) -> list[dict[str, object]]:
+        outcomes = [(j.groups, j.prob_second) for j in judgements if j.kind == kind]
+        return [w.to_json() for w in win_rates(outcomes)]
+
     return {
-        "prompts": len(items),
-        "b_over_a": [w.to_json() for w in win_rates(ab)],
-        "revision_over_initial": {
-            side: [w.to_json() for w in win_rates(outcomes)] for side, outcomes in revisions.items()
-        },
+        "prompts": len({j.prompt_id for j in judgements}),
+        "b_over_a": rates("ab"),
+        "revision_over_initial": {side: rates(side) for side in ("a", "b")},
     }
+
+
+def compare_runs(
+    items: Sequence[ABItem],
+    judge_constitution: ConstitutionDoc,
+    backend: Backend,
+    *,
+    seed: int = 0,
+    step: int = 0,
+    on_step: Callable[[Sequence[ABJudgement], int], None] | None = None,
+) -> dict[str, Any]:
+    """The A/B report (`ab_report`) of all items, judged `step` items at a time (0: in one
+    call); `on_step(judged, items done)` after each step, to store and report progress (a
+    raise there, a cancel, stops before the next step)."""
+    size = step or max(len(items), 1)
+    judged: list[ABJudgement] = []
+    for start in range(0, len(items), size):
+        chunk = judge_items(items[start : start + size], judge_constitution, backend, seed=seed)
+        judged.extend(chunk)
+        if on_step is not None:
+            on_step(chunk, min(start + size, len(items)))
+    return ab_report(judged)
