@@ -99,6 +99,16 @@ def job_status(
     return render(request, "jobs/page.html", context, block="status")
 
 
+@router.get("/{job_id}/finished")
+def job_finished(session: SessionDep, user: Viewer, job_id: PositiveId) -> Response:
+    """For a page that shows a job's results once it ends (an evaluation's, an A/B's): 204
+    while the job runs, then htmx's HX-Refresh, so the page reloads itself with the results."""
+    job = _load(session, job_id)
+    if job.status.is_active:
+        return Response(status_code=204)
+    return Response(status_code=200, headers={"HX-Refresh": "true"})
+
+
 @router.post("/{job_id}/resume")
 def resume(
     request: Request,

@@ -76,14 +76,19 @@ def entry(group: str, wins: int, decided: int, value: float | None) -> dict[str,
 
 
 def test_report_tables() -> None:
-    assert ab_tables({}) == []
+    assert ab_tables(7, {}) == []
     report = {
         "prompts": 3,
         "b_over_a": [entry("all", 2, 3, 2 / 3), entry("harm", 0, 0, None)],
         "revision_over_initial": {"a": [entry("all", 1, 2, 0.5)], "b": []},
     }
-    tables = ab_tables(report)
+    tables = ab_tables(7, report)
     assert [t.key for t in tables] == ["b_over_a", "revision_a", "revision_b"]
-    assert tables[0].rows[0] == ["all principles", "67%", "25% to 90%", "2 of 3", "1", "0"]
-    assert tables[0].rows[1][1:3] == [NOTHING, f"{NOTHING} to {NOTHING}"]
-    assert tables[1].rows[0][1] == "50%" and tables[2].rows == []
+    texts = [[c.text for c in row] for table in tables for row in table.rows]
+    assert texts[0] == ["all principles", "67%", "25% to 90%", "2 of 3", "1", "0"]
+    assert texts[1][1:3] == [NOTHING, f"{NOTHING} to {NOTHING}"]
+    assert texts[2][1] == "50%" and tables[2].rows == []
+    # The rate and the count open the comparisons behind them.
+    rate, count = tables[0].rows[0][1], tables[0].rows[0][3]
+    assert rate.href == count.href == "/evaluations/ab/7/comparisons?kind=ab&group=all"
+    assert tables[1].rows[0][1].href == "/evaluations/ab/7/comparisons?kind=a&group=all"

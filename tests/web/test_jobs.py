@@ -38,6 +38,19 @@ def test_the_status_fragment_polls_only_while_the_job_runs(
     assert "hx-trigger" not in client.get(f"/jobs/{done.id}/status").text
 
 
+def test_a_results_page_is_told_to_reload_once_its_job_has_ended(
+    make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
+) -> None:
+    client = make_client(Role.VIEWER)
+    running = add_job(session, status=JobStatus.RUNNING, heartbeat_at=utcnow())
+    waiting = client.get(f"/jobs/{running.id}/finished")
+    assert waiting.status_code == 204 and "hx-refresh" not in waiting.headers
+    for status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        ended = client.get(f"/jobs/{add_job(session, status=status).id}/finished")
+        assert ended.status_code == 200 and ended.headers["hx-refresh"] == "true"
+    assert client.get("/jobs/999999/finished").status_code == 404
+
+
 def test_a_job_whose_worker_died_is_shown_as_lost_once_the_sweeper_marked_it(
     make_client: Callable[..., TestClient], users: dict[Role, User], session: Session
 ) -> None:
