@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Response
 from sqlmodel import Session, select
 
-from app.db import SessionDep
 from app.models import Role, User, UserSession
 from app.security import (
     burn_password_check,
@@ -19,6 +18,7 @@ from app.security import (
     tokens_match,
     verify_password,
 )
+from app.session_dep import SessionDep
 from app.settings import get_settings
 from app.timeutil import utcnow
 

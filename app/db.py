@@ -1,14 +1,12 @@
-"""Engine and session: one engine per database URL, sessions as a FastAPI dependency."""
+"""The engine: one per database URL. (The web app's per-request session: app/session_dep.py.)"""
 
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import create_engine
 
 from app.settings import get_settings
 
@@ -43,11 +41,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def get_engine() -> Engine:
     return engine_for(get_settings().database_url)
-
-
-def get_session() -> Iterator[Session]:
-    with Session(get_engine()) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]

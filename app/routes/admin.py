@@ -5,9 +5,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, func, select
 
 from app.auth import Admin
-from app.db import SessionDep
 from app.ids import PageNumber, PositiveId
 from app.models import AuditEvent, Role, User
+from app.session_dep import SessionDep
 from app.templating import render
 from app.users import change_role, create_user, reset_password, usernames, validate_new_user
 

@@ -13,8 +13,8 @@ from app.auth import (
     end_session,
     start_session,
 )
-from app.db import SessionDep
 from app.security import MIN_PASSWORD_LENGTH, verify_password
+from app.session_dep import SessionDep
 from app.settings import get_settings
 from app.templating import render
 from app.throttle import MAX_KEY_LENGTH, clear_account, record_failure, retry_after, wait_in_words

@@ -19,13 +19,13 @@ from app.constitution_ab import (
     run_version_id,
 )
 from app.constitution_ab_view import KIND_REPLIES, KIND_TABLES, KIND_TITLES, ab_tables
-from app.db import SessionDep
 from app.forms import SubmittedForm, parse_spec, spec_fields, spec_form_values
 from app.generation import launch_choices
 from app.ids import PositiveId
 from app.jobs import launch_job
 from app.models import ConstitutionVersion, Job
 from app.queue import JobQueue, get_job_queue
+from app.session_dep import SessionDep
 from app.specs.base import SpecError
 from app.specs.constitution_ab import ConstitutionABSpec
 from app.templating import render

@@ -16,12 +16,12 @@ from app.constitutions import (
     to_document,
     versions_of,
 )
-from app.db import SessionDep
 from app.ids import PositiveId, parse_id
 from app.models import Constitution, ConstitutionVersion
 from app.recipe.diff import diff_constitutions
 from app.recipe.documents import ConstitutionDoc, ConstitutionFileError
 from app.recipe.formats import detect_and_read
+from app.session_dep import SessionDep
 from app.templating import render
 from app.users import usernames
 

@@ -13,12 +13,12 @@ from app.auth import Author, Viewer
 from app.dataset_builds import generation_runs, load_trace_records, trace_rows
 from app.datasets.export import read_preview, zip_format
 from app.datasets.helpful_files import parse_helpful_file
-from app.db import SessionDep
 from app.forms import SubmittedForm, parse_spec, spec_fields, spec_form_values
 from app.ids import IdOrZero, PositiveId, parse_id
 from app.models import Dataset, Job, JobStatus
 from app.prompt_files import PromptFileError
 from app.queue import JobQueue, get_job_queue
+from app.session_dep import SessionDep
 from app.specs.datasets import DatasetBuildSpec, ReviewFilter
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit

@@ -9,7 +9,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Reviewer
-from app.db import SessionDep
 from app.eval_labels import (
     CHOICES,
     CLASSES,
@@ -21,6 +20,7 @@ from app.eval_labels import (
 from app.evaluations import KIND, model_names, parameters_ok
 from app.ids import IdOrZero, OptionalId, PositiveId, parse_id
 from app.models import EvalJudgement, EvalRefusal, Job, PromptSet
+from app.session_dep import SessionDep
 from app.templating import render
 
 router = APIRouter(prefix="/evaluations")

@@ -9,7 +9,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
-from app.db import SessionDep
 from app.eval_labels import judgement_labels_of, reply_labels_of, run_agreement
 from app.evaluation_charts import charts as result_charts
 from app.evaluation_goodhart import goodhart_table
@@ -33,6 +32,7 @@ from app.judge_checks import judge_notes
 from app.models import Job, PromptSet
 from app.queue import JobQueue, get_job_queue
 from app.recipe.evaluation import SuitePurpose
+from app.session_dep import SessionDep
 from app.specs.evaluation import EvaluationSpec
 from app.templating import render
 

@@ -6,7 +6,6 @@ from sqlmodel import Session, col, select
 
 from app.auth import Author, Reviewer, Viewer
 from app.datasets.feedback_rows import build_feedback_rows
-from app.db import SessionDep
 from app.feedback import (
     QUEUE_ORDERS,
     QueueOrder,
@@ -33,6 +32,7 @@ from app.ids import IdOrZero, PositiveId, parse_id
 from app.jobs import launch_job
 from app.models import Comparison, Dataset, Job, JobStatus, LanguageModel
 from app.queue import JobQueue, get_job_queue
+from app.session_dep import SessionDep
 from app.specs import SpecError
 from app.specs.feedback import ReplyPairSpec
 from app.specs.labelling import EVAL_SETTINGS, LabellerEvalRequest, LabellerEvalSpec, LabelSpec

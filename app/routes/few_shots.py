@@ -8,7 +8,6 @@ from sqlmodel import Session
 
 from app.auth import Author
 from app.constitutions import StaleEdit, delete_few_shot, save_few_shot, validate_turns
-from app.db import SessionDep
 from app.ids import LockVersion, PositiveId
 from app.models import ConstitutionVersion, FewShotConversation
 from app.routes.version_shared import (
@@ -17,6 +16,7 @@ from app.routes.version_shared import (
     refuse_if_published,
     version_context,
 )
+from app.session_dep import SessionDep
 from app.templating import render
 
 router = APIRouter(prefix="/versions")

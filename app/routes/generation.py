@@ -5,7 +5,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author
-from app.db import SessionDep
 from app.estimates import RunShape, estimate_run
 from app.forms import (
     NumberFields,
@@ -25,6 +24,7 @@ from app.generation import (
 from app.ids import parse_id
 from app.jobs import launch_job
 from app.queue import JobQueue, get_job_queue
+from app.session_dep import SessionDep
 from app.specs.base import StageSpec
 from app.specs.feedback import ReplyPairSpec
 from app.specs.generation import GenerationSpec

@@ -6,7 +6,6 @@ from sqlmodel import Session
 
 from app.auth import Author, Viewer
 from app.chunks_view import chunk_board
-from app.db import SessionDep
 from app.generation import recent_traces
 from app.ids import IdOrZero, PositiveId
 from app.job_records import list_jobs
@@ -15,6 +14,7 @@ from app.metric_charts import CHART_OF, Chart, metric_charts, metrics_after
 from app.models import Job
 from app.queue import JobQueue, get_job_queue
 from app.rl import rl_curve_rank, rl_view
+from app.session_dep import SessionDep
 from app.templating import is_htmx, render
 from app.users import username_of, usernames
 

@@ -8,13 +8,13 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from app.auth import Author
-from app.db import SessionDep
 from app.forms import parse_spec, spec_fields, spec_form_values
 from app.jobs import launch_job
 from app.judge_checks import KIND, check_errors
 from app.models import Job, JobStatus, LanguageModel
 from app.prompt_files.xstest import XSTestFileError, load_labelled_completions
 from app.queue import JobQueue, get_job_queue
+from app.session_dep import SessionDep
 from app.specs.judge_check import JudgeCheckRequest, JudgeCheckSpec
 from app.templating import render
 from app.upload_store import remove_upload, upload_byte_limit

@@ -5,9 +5,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from app.auth import Author, Viewer
-from app.db import SessionDep
 from app.generation import BACKENDS, register_model, validate_model
 from app.models import Dataset, LanguageModel, Role
+from app.session_dep import SessionDep
 from app.templating import render
 
 router = APIRouter(prefix="/models")

@@ -17,7 +17,6 @@ from app.constitutions import (
     update_principle,
     validate_principle,
 )
-from app.db import SessionDep
 from app.ids import LockVersion, PositiveId
 from app.models import ConstitutionVersion, Principle
 from app.recipe.documents import PrincipleDoc
@@ -35,6 +34,7 @@ from app.routes.version_shared import (
     refuse_if_published,
     version_context,
 )
+from app.session_dep import SessionDep
 from app.templating import is_htmx, render
 
 router = APIRouter(prefix="/versions")

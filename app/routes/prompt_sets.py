@@ -6,7 +6,6 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.auth import Author, Viewer
-from app.db import SessionDep
 from app.forms import parse_numbers
 from app.ids import PageNumber, PositiveId
 from app.jobs import launch_job
@@ -21,6 +20,7 @@ from app.prompt_sets import (
 )
 from app.queue import JobQueue, get_job_queue
 from app.recipe.evaluation import SuitePurpose
+from app.session_dep import SessionDep
 from app.settings import get_settings
 from app.specs.imports import (
     MAX_NAME_CHARS,

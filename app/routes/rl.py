@@ -5,11 +5,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author
-from app.db import SessionDep
 from app.forms import SubmittedForm, parse_spec, spec_fields
 from app.jobs import launch_job
 from app.queue import JobQueue, get_job_queue
 from app.rl import WEIGHT_PREFIX, preset_form, rl_choices, rl_row_errors, with_prompt_mix
+from app.session_dep import SessionDep
 from app.specs.rl import RLJobSpec
 from app.templating import render
 

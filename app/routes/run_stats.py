@@ -4,10 +4,10 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.auth import Author, Viewer
-from app.db import SessionDep
 from app.ids import PositiveId
 from app.models import Job
 from app.recipe.agreement import interpret
+from app.session_dep import SessionDep
 from app.templating import render
 from app.traces import run_review_stats, set_reviews_needed
 

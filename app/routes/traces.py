@@ -12,7 +12,6 @@ from app.constitutions import (
     start_draft,
     validate_principle,
 )
-from app.db import SessionDep
 from app.ids import OptionalId, PositiveId, parse_id
 from app.models import (
     Constitution,
@@ -25,6 +24,7 @@ from app.models import (
     User,
 )
 from app.recipe.diff import word_diff
+from app.session_dep import SessionDep
 from app.templating import render
 from app.traces import (
     STATUSES,

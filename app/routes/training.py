@@ -5,10 +5,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from app.auth import Author
-from app.db import SessionDep
 from app.forms import SubmittedForm, parse_spec, spec_fields
 from app.jobs import launch_job
 from app.queue import JobQueue, get_job_queue
+from app.session_dep import SessionDep
 from app.specs.training import TrainingJobSpec
 from app.templating import render
 from app.training import launch_row_errors, preset_form, training_choices, with_output_name

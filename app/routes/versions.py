@@ -17,7 +17,6 @@ from app.constitutions import (
     to_document,
     update_system_prompt,
 )
-from app.db import SessionDep
 from app.ids import LockVersion, PositiveId
 from app.recipe.formats import write_anthropic, write_huggingface, write_project
 from app.routes.version_shared import (
@@ -27,6 +26,7 @@ from app.routes.version_shared import (
     refuse_if_published,
     version_context,
 )
+from app.session_dep import SessionDep
 from app.templating import render
 
 router = APIRouter(prefix="/versions")
