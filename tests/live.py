@@ -50,6 +50,19 @@ class LiveApp:
         assert token is not None, "no session or pre-session cookie: get /login first"
         return token
 
+    def register_model(self, client: httpx.Client, name: str, path: Path) -> None:
+        """A transformers model registered through the models form, as a person does it."""
+        registered = client.post(
+            "/models",
+            data={
+                "name": name,
+                "backend": "transformers",
+                "path": str(path),
+                "csrf_token": self.csrf(client),
+            },
+        )
+        assert registered.status_code == 303, registered.text
+
     def restart_worker(self) -> None:
         old = self.processes["worker"]
         if old.poll() is None:

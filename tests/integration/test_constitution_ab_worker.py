@@ -73,16 +73,7 @@ def test_an_ab_job_judges_two_runs_through_a_real_worker(tmp_path: Path, tiny_mo
     ) as app:
         client = app.signed_in_client()
         token = app.csrf(client)
-        registered = client.post(
-            "/models",
-            data={
-                "name": "tiny",
-                "backend": "transformers",
-                "path": str(tiny_model),
-                "csrf_token": token,
-            },
-        )
-        assert registered.status_code == 303, registered.text
+        app.register_model(client, "tiny", tiny_model)
         ids = {
             "model": scalar(app, "SELECT id FROM language_model WHERE name = 'tiny'"),
             "version": scalar(app, "SELECT id FROM constitution_version WHERE number = 1"),

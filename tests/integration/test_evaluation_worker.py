@@ -52,16 +52,7 @@ def test_an_evaluation_survives_a_killed_worker(
         client = app.signed_in_client()
         token = app.csrf(client)
         for name in ("tiny-a", "tiny-b"):
-            registered = client.post(
-                "/models",
-                data={
-                    "name": name,
-                    "backend": "transformers",
-                    "path": str(tiny_model),
-                    "csrf_token": token,
-                },
-            )
-            assert registered.status_code == 303, registered.text
+            app.register_model(client, name, tiny_model)
         first = count(app, "SELECT id FROM language_model WHERE name = 'tiny-a'")
         second = count(app, "SELECT id FROM language_model WHERE name = 'tiny-b'")
         version_id = count(app, "SELECT id FROM constitution_version WHERE number = 1")

@@ -54,16 +54,7 @@ def scalar(app: LiveApp, sql: str, **params: object) -> int:
 def launch_generation(app: LiveApp, client: httpx.Client, tiny_model: Path) -> int:
     """Registers the tiny model and launches a run of PROMPTS prompts in chunks of CHUNK_SIZE."""
     token = app.csrf(client)
-    registered = client.post(
-        "/models",
-        data={
-            "name": "tiny",
-            "backend": "transformers",
-            "path": str(tiny_model),
-            "csrf_token": token,
-        },
-    )
-    assert registered.status_code == 303, registered.text
+    app.register_model(client, "tiny", tiny_model)
     launched = client.post(
         "/generate",
         data={

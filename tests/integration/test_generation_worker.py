@@ -50,16 +50,7 @@ def test_a_killed_run_finishes_by_itself_and_stores_every_prompt_once(
     ) as app:
         client = app.signed_in_client()
         token = app.csrf(client)
-        registered = client.post(
-            "/models",
-            data={
-                "name": "tiny",
-                "backend": "transformers",
-                "path": str(tiny_model),
-                "csrf_token": token,
-            },
-        )
-        assert registered.status_code == 303, registered.text
+        app.register_model(client, "tiny", tiny_model)
         # `cai init` published the default constitution and loaded the example prompts.
         model_id = count(app, "SELECT id FROM language_model WHERE name = 'tiny'")
         version_id = count(app, "SELECT id FROM constitution_version WHERE number = 1")

@@ -37,16 +37,7 @@ def test_pairs_soft_labels_preference_model_rl_and_an_evaluation_of_the_policy(
     ) as app:
         client = app.signed_in_client()
         token = app.csrf(client)
-        registered = client.post(
-            "/models",
-            data={
-                "name": "tiny",
-                "backend": "transformers",
-                "path": str(tiny_model),
-                "csrf_token": token,
-            },
-        )
-        assert registered.status_code == 303, registered.text
+        app.register_model(client, "tiny", tiny_model)
         tiny_id = one(query(app, "SELECT id FROM language_model WHERE name = 'tiny'"))
         set_id = one(query(app, "SELECT id FROM prompt_set WHERE source = 'built-in'"))
         suite_id = one(query(app, "SELECT id FROM prompt_set WHERE source = 'built-in suite'"))

@@ -32,16 +32,7 @@ def test_rl_against_a_reward_model_registers_a_policy_that_generates(
     with live_app(tmp_path, database_url=postgres_url, broker_url=redis_url) as app:
         client = app.signed_in_client()
         token = app.csrf(client)
-        registered = client.post(
-            "/models",
-            data={
-                "name": "tiny",
-                "backend": "transformers",
-                "path": str(tiny_model),
-                "csrf_token": token,
-            },
-        )
-        assert registered.status_code == 303, registered.text
+        app.register_model(client, "tiny", tiny_model)
         tiny_id = one(app, "SELECT id FROM language_model WHERE name = 'tiny'")
         # A reward model as training would register it (that path has its own worker test).
         engine = create_engine(app.env["DATABASE_URL"])

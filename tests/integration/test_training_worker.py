@@ -82,16 +82,7 @@ def test_generate_build_train_cancel_and_generate_again_through_a_worker(
     with live_app(tmp_path, database_url=postgres_url, broker_url=redis_url) as app:
         client = app.signed_in_client()
         token = app.csrf(client)
-        registered = client.post(
-            "/models",
-            data={
-                "name": "tiny",
-                "backend": "transformers",
-                "path": str(tiny_model),
-                "csrf_token": token,
-            },
-        )
-        assert registered.status_code == 303, registered.text
+        app.register_model(client, "tiny", tiny_model)
         tiny_id = one(app, "SELECT id FROM language_model WHERE name = 'tiny'")
         version_id = one(app, "SELECT id FROM constitution_version WHERE number = 1")
         set_id = one(app, "SELECT id FROM prompt_set WHERE source = 'built-in'")
