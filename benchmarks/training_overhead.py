@@ -54,6 +54,7 @@ from app.forms import spec_form_values
 from app.models import Dataset, Job, JobMetric, JobStatus, LanguageModel
 from app.recipe.training_presets import PRESETS
 from app.specs.training import Method, TrainingHyperparameters, TrainingJobSpec, preset_spec
+from benchmarks.config_check import config_differences
 from tests.live import LiveApp, live_app
 from worker.backends.local_models import default_gguf_path, resolve_model_folder
 from worker.training.presets import trainer_config
@@ -171,7 +172,7 @@ def hand_written_config(spec: TrainingHyperparameters, output_dir: Path) -> SFTC
 def check_same_settings(spec: TrainingHyperparameters, output_dir: Path) -> None:
     mine = hand_written_config(spec, output_dir).to_dict()
     apps = trainer_config(spec, output_dir, device="cpu").to_dict()
-    differ = sorted(k for k in set(mine) | set(apps) if mine.get(k) != apps.get(k))
+    differ = config_differences(mine, apps)
     if differ:
         sys.exit(f"the hand-written config differs from the app's in: {', '.join(differ)}")
 
@@ -228,6 +229,15 @@ def utc_seconds(moment: datetime.datetime) -> float:
     return moment.timestamp()
 
 
+def wait_until_ended(engine: Engine, job_id: int) -> None:
+    """Until the job ends: one light query every 0.1 s, as little work as can be."""
+    query = text("SELECT status FROM job WHERE id = :id")
+    with engine.connect() as connection:
+        while connection.execute(query, {"id": job_id}).scalar_one() not in ENDED:
+            connection.rollback()  # end the read, so each poll sees the latest commit
+            time.sleep(0.1)
+
+
 class AppSide:
     """The running app, the registered model and dataset, and one job per call."""
 
@@ -273,12 +283,7 @@ class AppSide:
             return job
 
     def wait(self, job_id: int) -> None:
-        """Until the job ends: one light query every 0.1 s, as little work as can be."""
-        query = text("SELECT status FROM job WHERE id = :id")
-        with self.engine.connect() as connection:
-            while connection.execute(query, {"id": job_id}).scalar_one() not in ENDED:
-                connection.rollback()  # end the read, so each poll sees the latest commit
-                time.sleep(0.1)
+        wait_until_ended(self.engine, job_id)
 
     def train(self, spec: TrainingHyperparameters, preset: str) -> Measure:
         self.count += 1
