@@ -165,16 +165,18 @@ class LlamaCppBackend:
                 raise BackendError(f"cannot open a batched llama.cpp context: {exc}") from exc
         return self._decoder
 
-    def _batches(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
-        """Rows that fit a stream, longest first, `max_rows` at a time; each longer row alone
-        (a batch of one goes through `Llama`, whose context is the model's whole window)."""
+    def _batches(
+        self, prompts: list[list[int]], max_new_tokens: int
+    ) -> tuple[list[list[int]], list[int]]:
+        """The rows that fit a stream, longest first, `max_rows` at a time; and the longer
+        rows, each for `Llama` alone (its context is the model's whole window)."""
         decoder = self._batched_decoder()
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         fits = {i: decoder.fits(prompts[i], max_new_tokens) for i in order}
         fitting = [i for i in order if fits[i]]
-        alone = [[i] for i in order if not fits[i]]
         rows = decoder.max_rows
-        return [fitting[i : i + rows] for i in range(0, len(fitting), rows)] + alone
+        batches = [fitting[i : i + rows] for i in range(0, len(fitting), rows)]
+        return batches, [i for i in order if not fits[i]]
 
     def _generate_batched(
         self, prompts: list[list[int]], truncated: list[bool], params: GenerationParams
@@ -197,15 +199,10 @@ class LlamaCppBackend:
         if params.seed is not None:
             torch.manual_seed(params.seed)
         results: dict[int, Generation] = {}
-        for batch in self._batches(prompts, params.max_new_tokens):
-            if len(batch) == 1 and not self._batched_decoder().fits(
-                prompts[batch[0]], params.max_new_tokens
-            ):
-                [index] = batch
-                results[index] = self._one_at_a_time(
-                    prompts[index], params, index, truncated[index]
-                )
-                continue
+        batches, alone = self._batches(prompts, params.max_new_tokens)
+        for index in alone:
+            results[index] = self._one_at_a_time(prompts[index], params, index, truncated[index])
+        for batch in batches:
             rows = [prompts[i] for i in batch]
             try:
                 produced, computed = self._batched_decoder().decode(
