@@ -126,6 +126,19 @@ def _input_kind(info: FieldInfo) -> str:
     return "text"
 
 
+def spec_number_fields(spec_type: type[StageSpec], names: Iterable[str]) -> NumberFields:
+    """The named number fields of a spec with the spec's own bounds, for `parse_numbers` where a
+    form reads a few of them without building the whole spec (the launch form's estimate)."""
+    fields: NumberFields = {}
+    for name in names:
+        info = spec_type.model_fields[name]
+        kind = _bare(info.annotation)
+        if kind not in (int, float):
+            raise TypeError(f"{spec_type.__name__}.{name} is not a number field")
+        fields[name] = (kind, *_bounds(info))
+    return fields
+
+
 def spec_fields(spec_type: type[StageSpec]) -> dict[str, FieldView]:
     return {
         name: FieldView(

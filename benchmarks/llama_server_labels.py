@@ -62,8 +62,20 @@ def labelled(pairs: list[PairInput], backend: Backend) -> tuple[list[Comparison]
     return out, time.perf_counter() - started
 
 
+# A pair the reference decides: its P(A) at least this far from 0.5. A 135M judge's
+# order-averaged P(A) sits within hundredths of 0.5 on most pairs, where a difference of 0.01
+# flips the label; agreement on the decided pairs is the part that says whether two backends
+# judge alike.
+DECIDED_MARGIN = 0.05
+
+
 def compare(ours: list[Comparison], reference: list[Comparison]) -> dict[str, float]:
     same = [a.label == b.label for a, b in zip(ours, reference, strict=True)]
+    decided = [
+        a.label == b.label
+        for a, b in zip(ours, reference, strict=True)
+        if b.prob_a is not None and abs(b.prob_a - 0.5) >= DECIDED_MARGIN
+    ]
     gaps = [
         abs(a.prob_a - b.prob_a)
         for a, b in zip(ours, reference, strict=True)
@@ -71,9 +83,18 @@ def compare(ours: list[Comparison], reference: list[Comparison]) -> dict[str, fl
     ]
     return {
         "agreement": sum(same) / len(same),
+        "decided": len(decided),
+        "agreement_decided": sum(decided) / len(decided) if decided else float("nan"),
         "mean_abs_dp": statistics.fmean(gaps) if gaps else float("nan"),
         "skipped": sum(c.label == "skipped" for c in ours),
     }
+
+
+def decided_cell(result: dict[str, float]) -> str:
+    """Agreement on the decided pairs, with how many there are: "83% of 12"."""
+    if not result["decided"]:
+        return "none decided"
+    return f"{result['agreement_decided']:.0%} of {int(result['decided'])}"
 
 
 class ForcedMode(OpenAIBackend):
@@ -86,7 +107,9 @@ class ForcedMode(OpenAIBackend):
     def probe_scoring(self):  # type: ignore[no-untyped-def]
         scorer, render = super().probe_scoring()
         if scorer.mode is not self._forced:
-            self._scorer = ServerScorer(scorer._post, scorer.url, scorer.model, self._forced)
+            self._scorer = ServerScorer(
+                scorer._post, scorer.url, scorer.model, self._forced, end_ids=scorer.end_ids
+            )
         return self._scorer, render
 
 
@@ -134,6 +157,7 @@ def main() -> None:
                 **compare(ours, reference),
                 "requests": scorer.requests,
                 "bounded": scorer.bounded,
+                "asked_again": scorer.asked_again,
             }
             if backend.probe is not None and not probe_json:
                 probe_json = backend.probe.to_json()
@@ -141,13 +165,15 @@ def main() -> None:
             backend.close()
     lines = [
         f"| labeller ({len(pairs)} pairs, both orders) | wall s | pairs/s | agreement with "
-        "transformers | mean abs dP(A) | requests | bounded tokens |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"transformers | on the pairs it decides (|P(A) - 0.5| >= {DECIDED_MARGIN}) "
+        "| mean abs dP(A) | requests | asked again, end banned | bounded tokens |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         lines.append(
             f"| {name} | {r['seconds']:.1f} | {len(pairs) / r['seconds']:.2f} "
-            f"| {r['agreement']:.0%} | {r['mean_abs_dp']:.3f} | {r.get('requests', '-')} "
+            f"| {r['agreement']:.0%} | {decided_cell(r)} | {r['mean_abs_dp']:.3f} "
+            f"| {r.get('requests', '-')} | {r.get('asked_again', '-')} "
             f"| {r.get('bounded', '-')} |"
         )
     print("\n".join(lines))

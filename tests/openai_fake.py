@@ -27,6 +27,11 @@ MODEL = "tiny-echo"
 NO_LOGPROBS_MODEL = "no-logprobs"
 SHIFTED = "shifted"
 NEXT_ONLY = "next-only"
+# NEXT_ONLY whose model ends its turn after a colon ("The answer is:"): a server then returns
+# no token and so no log-probabilities, unless a logit_bias bans END_TOKEN_ID (SmolLM2's
+# <|im_end|>, the tiny test model's tokenizer's too).
+ENDS_EARLY = "ends-early"
+END_TOKEN_ID = 2
 API_KEY = "sk-test"
 SLOW_SECONDS = 1.0
 
@@ -153,6 +158,20 @@ def fake_completion(body: dict[str, Any]) -> dict[str, Any]:
     llama-cpp-python 0.3.36 (each entry one position late), NEXT_ONLY with log-probabilities
     for generated tokens only, in the chat shape (llama.cpp's server), NO_LOGPROBS_MODEL none."""
     prompt, model = body["prompt"], body["model"]
+    if model == ENDS_EARLY:
+        if (
+            prompt.endswith(":")
+            and float((body.get("logit_bias") or {}).get(str(END_TOKEN_ID), 0)) > -50
+        ):
+            return {
+                "object": "text_completion",
+                "model": model,
+                "choices": [
+                    {"index": 0, "text": "", "logprobs": {"content": []}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": len(TOKEN.findall(prompt)), "completion_tokens": 0},
+            }
+        model = NEXT_ONLY
     tokens = TOKEN.findall(prompt)
     offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
     generated = max(distribution(prompt).items(), key=lambda item: item[1])[0]

@@ -272,9 +272,11 @@ def _run_claimed(
     first_step: float | None = None
     # The claim wrote the chunk's row a moment ago: it counts as the last write.
     last_write = started
+    # Chunks of the job running now, for the time left: read when a step writes, kept between.
+    running = 1
 
     def step(message: str) -> None:
-        nonlocal steps, first_step, last_write
+        nonlocal steps, first_step, last_write, running
         now = time.monotonic()
         first_step = now if first_step is None else first_step
         write = now - last_write >= settings.CHUNK_STEP_WRITE_SECONDS
@@ -298,6 +300,8 @@ def _run_claimed(
             if job is None or job.cancel_requested or job.status != JobStatus.RUNNING:
                 session.commit()
                 raise JobCancelled()
+            if write:
+                running = commands.running_chunks(session, chunk.job_id)
             progress = StepProgress(
                 chunk_number=chunk.index + 1,
                 chunks=chunks,
@@ -310,7 +314,7 @@ def _run_claimed(
                 seconds=now - first_step,
                 job_remaining=(job.progress_total or 0) - job.progress_done,
                 past_seconds_per_item=past_pace,
-                running=commands.running_chunks(session, chunk.job_id),
+                running=running,
             )
             if write:
                 # Several chunks may run at once: the last step written is the job's message.

@@ -7,12 +7,12 @@ from sqlmodel import Session
 from app.auth import Author
 from app.estimates import RunShape, estimate_run
 from app.forms import (
-    NumberFields,
     SubmittedForm,
     parse_numbers,
     parse_spec,
     spec_fields,
     spec_form_values,
+    spec_number_fields,
 )
 from app.generation import (
     launch_choices,
@@ -61,12 +61,9 @@ def estimate_context(session: Session, form: dict[str, str]) -> dict[str, object
 
 
 # The run's size from the form, with the spec's own bounds and defaults.
-_SHAPE_NUMBERS: NumberFields = {
-    "rounds": (int, 1, 8),
-    "max_new_tokens": (int, 1, 32_768),
-    "sample_size": (int, 0, 10_000_000),
-    "max_prompts": (int, 0, 10_000_000),
-}
+_SHAPE_NUMBERS = spec_number_fields(
+    GenerationSpec, ("rounds", "max_new_tokens", "sample_size", "max_prompts")
+)
 _SHAPE_DEFAULTS = {name: spec_form_values(GenerationSpec)[name] for name in _SHAPE_NUMBERS}
 
 

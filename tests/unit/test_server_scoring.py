@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.openai_fake import (
+    END_TOKEN_ID,
+    ENDS_EARLY,
     MODEL,
     NEXT_ONLY,
     NO_LOGPROBS_MODEL,
@@ -234,3 +236,39 @@ def test_generated_entries_are_found_from_the_text_not_the_usage() -> None:
         logprobs = parse_logprobs(case)
         assert logprobs is not None
         assert generated_entries(case, logprobs, prompt, "Yes (A)") == expected
+
+
+def test_a_step_where_the_model_would_end_its_turn_is_asked_again_with_the_end_banned(
+    tiny_model: Path,
+) -> None:
+    # After "The answer is:" a small judge's likeliest token is <|im_end|>: the server stops
+    # at once and returns no log-probabilities for the step (measured on llama-cpp-python's
+    # server with SmolLM2-135M: half the HH-RLHF pairs went unlabelled so).
+    with running_fake() as (fake, url):
+        backend = backend_for(url, ENDS_EARLY, tokenizer=str(tiny_model))
+        try:
+            scorer, render = backend.probe_scoring()
+            assert scorer.mode is ScoringMode.NEXT_TOKEN
+            assert END_TOKEN_ID in scorer.end_ids
+            scores = backend.score([CONTEXT, CONTEXT], OPTIONS)
+        finally:
+            backend.close()
+        prompt = render(CONTEXT)
+        assert scores == pytest.approx([walked_score(prompt, option) for option in OPTIONS])
+        again = [body for body in fake.completions if "logit_bias" in body]
+        # Once, at the one step after the colon, shared by both options.
+        assert len(again) == 1 and scorer.asked_again == 1
+        assert again[0]["prompt"].endswith("The answer is:")
+        assert again[0]["logit_bias"][str(END_TOKEN_ID)] == -100
+
+
+def test_without_a_tokenizer_a_step_that_ends_the_turn_fails_with_the_message(
+    server: tuple[FakeServer, str],
+) -> None:
+    _, url = server
+    backend = backend_for(url, ENDS_EARLY, tokenizer="")
+    try:
+        with pytest.raises(BackendError, match="returns no log-probabilities"):
+            backend.score([CONTEXT], OPTIONS[:1])
+    finally:
+        backend.close()

@@ -17,6 +17,7 @@ batching saved (measured: benchmarks/README.md). Flash attention stays off,
 as in `Llama`, so a row decodes what it would alone, up to float noise.
 """
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,16 @@ class Entry:
     position: int
     sequence: int
     wants_logits: bool
+
+
+@dataclass
+class DecodeProfile:
+    """Where batched decoding's time went, summed over calls (the benchmark reports it)."""
+
+    read_tokens: int = 0  # prompt tokens read: shared prefixes and rows' new turns
+    read_seconds: float = 0.0
+    steps: int = 0  # decoding steps, one `llama_decode` for every row still writing
+    step_seconds: float = 0.0  # those calls and picking the tokens
 
 
 def kv_bytes_per_token(model: Any) -> int:
@@ -78,6 +89,7 @@ class BatchedDecoder:
         self._vocab = int(model.n_vocab())
         # The tokens each row's stream holds from earlier batches, for the next to continue.
         self._held: list[list[int]] = [[] for _ in range(max_rows)]
+        self.profile = DecodeProfile()
 
     def fits(self, row: Sequence[int], max_new_tokens: int) -> bool:
         """Whether a row and its new tokens fit a row's stream."""
@@ -92,6 +104,7 @@ class BatchedDecoder:
         """New tokens for each row (up to and including its end-of-turn token, or
         `max_new_tokens`), and how many prompt tokens were read."""
         memory = self._context.memory
+        started = time.perf_counter()
         # Each row keeps at least one token of its own: its last position's logits start it.
         shared = min(common_prefix(rows), min(len(r) for r in rows) - 1)
         streams, held = self._assign(rows)
@@ -122,12 +135,17 @@ class BatchedDecoder:
             for i, token in enumerate(rows[row][held[row] :])
         ]
         first = self._run(tails)
+        read += len(tails)
+        decoding = time.perf_counter()
         produced = self._loop(rows, streams, first, sampling, stopped)
+        self.profile.read_tokens += read
+        self.profile.read_seconds += decoding - started
+        self.profile.step_seconds += time.perf_counter() - decoding
         for row, stream in enumerate(streams):
             # What the stream now holds: the prompt and every new token but the last, which
             # was picked and never read.
             self._held[stream] = list(rows[row]) + produced[row][:-1]
-        return produced, read + len(tails)
+        return produced, read
 
     def _assign(self, rows: Sequence[list[int]]) -> tuple[list[int], list[int]]:
         """A stream for each row, the one whose tokens it continues furthest (a row of a
@@ -160,6 +178,7 @@ class BatchedDecoder:
         active = list(range(len(rows)))  # rows still writing, in the logits' order
         sampler = TokenSampler(rows, sampling, self._vocab)
         for step in range(sampling.max_new_tokens):
+            self.profile.steps += 1
             tokens, finished = sampler.pick(logits)
             for row, token in zip(active, tokens.tolist(), strict=True):
                 produced[row].append(token)

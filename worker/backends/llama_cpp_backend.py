@@ -33,7 +33,12 @@ from worker.backends.base import (
 )
 from worker.backends.chat_template import chat_prompt_text, encode_templated
 from worker.backends.finishing import end_of_turn_ids, finish
-from worker.backends.llama_batch import BatchedDecoder, kv_bytes_per_token, rows_within
+from worker.backends.llama_batch import (
+    BatchedDecoder,
+    DecodeProfile,
+    kv_bytes_per_token,
+    rows_within,
+)
 from worker.backends.token_sampler import Sampling
 
 # The prompt cache's size: states of about 40 prompts of 1,000 tokens for a 135M model.
@@ -154,6 +159,11 @@ class LlamaCppBackend:
                 for index, (prompt, cut) in enumerate(zip(prompts, truncated, strict=True))
             ]
         return self._generate_batched(prompts, truncated, params)
+
+    @property
+    def decode_profile(self) -> DecodeProfile | None:
+        """Where batched generation's time went so far; None before it has run."""
+        return None if self._decoder is None else self._decoder.profile
 
     def _batched_decoder(self) -> BatchedDecoder:
         if self._decoder is None:

@@ -194,7 +194,9 @@ class OpenAIBackend:
                 self.probe = probe_server(
                     post, url, self.model, prefix=prefix, template=render.source
                 )
-                self._scorer = ServerScorer(self._post, url, self.model, self.probe.mode)
+                self._scorer = ServerScorer(
+                    self._post, url, self.model, self.probe.mode, end_ids=render.end_ids
+                )
                 self._render = render
                 if self._on_probe is not None:
                     self._on_probe(self.probe)

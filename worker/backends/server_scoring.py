@@ -11,7 +11,11 @@ is asked one of three ways (``ScoringMode``):
   ``max_tokens: 1``, and the first generated token's ``top_logprobs`` give the log-probability
   of the continuation's next piece (llama.cpp's server, Ollama). Answers are kept, so the two
   options of a question ("The answer is: (A)" and "(B)") share every step up to the letter,
-  and both letters are read from one answer after the answer cue.
+  and both letters are read from one answer after the answer cue. Where the model's likeliest
+  next token ends its turn (a small judge after "The answer is:"), a server stops at once and
+  returns no log-probabilities: the step is asked again with the end tokens banned by
+  ``logit_bias``, which changes the token generated, not the log-probabilities returned (they
+  are the model's own, before sampling, in llama-cpp-python, llama.cpp's server and vLLM).
 
 Where a token is missing from a ``top_logprobs`` list, its log-probability is only known to be
 at most the list's k-th value: that bound is used and counted in ``bounded``. Such tokens are
@@ -19,7 +23,7 @@ rare in the answer's few tokens ("The answer is: (A)") and common in long free t
 """
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,8 @@ from worker.backends.server_probe import TOP_LOGPROBS, ScoringMode
 Post = Callable[[str, dict[str, Any], threading.Event], dict[str, Any]]
 # The next-token answers kept per backend; beyond this the oldest half is dropped.
 MEMO_LIMIT = 4096
+# OpenAI's lowest logit bias: the token is never generated.
+END_TOKEN_BIAS = -100
 NO_LOGPROBS = (
     "returns no log-probabilities; use a server that supports echo with logprobs (vLLM) or "
     "logprobs on generated tokens, or the local transformers backend"
@@ -61,6 +67,8 @@ class ChatRenderer:
     def __init__(self, tokenizer_source: str = "") -> None:
         self._tokenizer: Any = None
         self.source = "plain"
+        # The tokens that end the model's turn, where its tokenizer is known.
+        self.end_ids: list[int] = []
         self._server_url = ""
         path = Path(tokenizer_source).expanduser() if tokenizer_source else None
         if path is not None and path.exists():
@@ -72,6 +80,9 @@ class ChatRenderer:
                 raise BackendError(f"cannot load the tokenizer at {path}: {exc}") from exc
             if self._tokenizer.chat_template:
                 self.source = "tokenizer"
+            from worker.backends.finishing import end_of_turn_ids
+
+            self.end_ids = end_of_turn_ids(self._tokenizer)
 
     def use_server(self, base_url: str, client: httpx.Client) -> None:
         """Asks llama.cpp's ``/apply-template`` (beside ``/v1``) once; used when it answers."""
@@ -116,8 +127,12 @@ class _Step:
 class ServerScorer:
     """Scores one (prompt text, continuation) at a time; safe to share between threads."""
 
-    def __init__(self, post: Post, url: str, model: str, mode: ScoringMode) -> None:
+    def __init__(
+        self, post: Post, url: str, model: str, mode: ScoringMode, end_ids: Sequence[int] = ()
+    ) -> None:
         self._post, self.url, self.model, self.mode = post, url, model, mode
+        self.end_ids = list(end_ids)
+        self.asked_again = 0  # next-token steps asked again with the end tokens banned
         self._memo: dict[str, _Step] = {}
         self._lock = threading.Lock()
         self.bounded = 0  # tokens scored by a bound (missing from a top_logprobs list)
@@ -211,6 +226,12 @@ class ServerScorer:
             "temperature": 0,
         }
         logprobs = parse_logprobs(self._ask(body, cancel))
+        if (logprobs is None or not len(logprobs)) and self.end_ids:
+            # Most likely the model ended its turn here: ask for the next token that does not.
+            with self._lock:
+                self.asked_again += 1
+            banned = {str(token): END_TOKEN_BIAS for token in self.end_ids}
+            logprobs = parse_logprobs(self._ask({**body, "logit_bias": banned}, cancel))
         if logprobs is None or not len(logprobs):
             raise BackendError(f"the server at {self.url} {NO_LOGPROBS}")
         top = dict(logprobs.tops[0])
