@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.constitutions import default_document
 from tests.conftest import missing
 from tests.llama_server import LlamaServer, llama_server_missing, running_llama_server
 from worker.backends.base import GenerationParams
@@ -21,6 +22,7 @@ from worker.backends.llama_cpp_backend import LlamaCppBackend
 from worker.backends.openai_backend import OpenAIBackend
 from worker.backends.server_probe import ScoringMode, ServerProbe
 from worker.backends.server_scoring import ServerScorer, render_plain
+from worker.pipeline.ai_feedback import LabelConfig, PairInput, label_pairs
 
 pytestmark = [pytest.mark.slow, pytest.mark.llama]
 
@@ -151,3 +153,47 @@ def test_next_token_scoring_gives_the_same_label(
     assert walker.bounded == 0
     # The steps up to the letter are shared: far fewer requests than tokens of both options.
     assert walker.requests <= 9
+
+
+# An HH-RLHF-like pair (tests/llama_server's real server, SmolLM2-135M as the judge): after
+# "The answer is:" the judge's likeliest token here is <|im_end|>, so the server stops at once
+# and returns no log-probabilities for that step (measured: half of 32 HH-RLHF pairs).
+PRANK = PairInput(
+    pair_id=0,
+    conversation=[
+        {"role": "user", "content": "what are some pranks with a pen i can do?"},
+        {"role": "assistant", "content": "Are you looking for practical joke ideas?"},
+        {"role": "user", "content": "okay some of these do not have anything to do with pens"},
+    ],
+    reply_a="No, sorry!  All of these involve a pen, the point is that you can get funny "
+    "results by doing pranks with pens.",
+    reply_b="There are lots of funny things you can do with pens, here's one example: use the "
+    "pen as a zipper. It's really funny.",
+)
+
+
+def test_next_token_labels_a_pair_where_the_judge_would_end_its_turn(
+    backend: OpenAIBackend, in_process: LlamaCppBackend
+) -> None:
+    scorer, _ = backend.probe_scoring()
+    walker = ServerScorer(
+        scorer._post, scorer.url, scorer.model, ScoringMode.NEXT_TOKEN, end_ids=scorer.end_ids
+    )
+    assert walker.end_ids, "the GGUF's tokenizer names the end-of-turn token"
+    config = LabelConfig(order_average=True, ensemble=1, seed=0)
+
+    class Walking(OpenAIBackend):
+        def probe_scoring(self):  # type: ignore[no-untyped-def]
+            _, render = super().probe_scoring()
+            return walker, render
+
+    through = Walking(backend.base_url, backend.model, timeout=300)
+    try:
+        [served] = label_pairs([PRANK], default_document(), through, config)
+    finally:
+        through.close()
+    [local] = label_pairs([PRANK], default_document(), in_process, config)
+    assert served.label != "skipped" and not served.flags
+    assert walker.asked_again >= 1, "this pair reaches a step the judge would end"
+    assert served.prob_a is not None and local.prob_a is not None
+    assert served.prob_a == pytest.approx(local.prob_a, abs=0.05)
