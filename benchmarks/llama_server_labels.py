@@ -165,7 +165,7 @@ def main() -> None:
             backend.close()
     lines = [
         f"| labeller ({len(pairs)} pairs, both orders) | wall s | pairs/s | agreement with "
-        f"transformers | on the pairs it decides (|P(A) - 0.5| >= {DECIDED_MARGIN}) "
+        f"transformers | on the pairs it decides (P(A) at least {DECIDED_MARGIN} from 0.5) "
         "| mean abs dP(A) | requests | asked again, end banned | bounded tokens |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
