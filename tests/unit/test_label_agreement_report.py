@@ -5,12 +5,11 @@ import math
 from benchmarks.llama_server_labels import DECIDED_MARGIN, compare, decided_cell
 from worker.pipeline.ai_feedback import Comparison
 
+LABEL_OF_SIGN = {1: "A", -1: "B", 0: "tie"}
+
 
 def comparison(pair_id: int, prob_a: float | None) -> Comparison:
-    if prob_a is None:
-        label = "skipped"
-    else:
-        label = "A" if prob_a > 0.5 else "B" if prob_a < 0.5 else "tie"
+    label = LABEL_OF_SIGN[(prob_a > 0.5) - (prob_a < 0.5)] if prob_a is not None else "skipped"
     return Comparison(
         pair_id=pair_id,
         principle_keys=[],
