@@ -1,15 +1,17 @@
-"""The results page's Goodhart watch: the run's replies, read from the database, measured by
-app.recipe.eval_goodhart, as rows of cells (each count links to the replies behind it)."""
+"""The results page's Goodhart watch: the run's replies measured by app.recipe.eval_goodhart,
+as rows of cells (each count links to the replies behind it). A finished run stores the watch
+in its result (worker/evaluation_rows.py), so the page reads no replies; a run finished before
+that has it measured from its replies on each load."""
 
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.evaluation_view import NOTHING, Cell
-from app.models import EvalAnswer, EvalRefusal
-from app.recipe.eval_goodhart import Reply, reply_watch
+from app.evaluations import run_replies
+from app.recipe.eval_goodhart import reply_watch, watch_from_json
 from app.recipe.goodhart import NGRAM
 
 
@@ -20,17 +22,6 @@ class GoodhartTable:
     n: int = NGRAM  # words per phrase
 
 
-def run_replies(*, session: Session, job_id: int) -> list[Reply]:
-    """Every reply of the run (classed or not), with its model and suite."""
-    statement = (
-        select(EvalRefusal.model_id, EvalRefusal.suite_id, EvalAnswer.text)
-        .join(EvalAnswer, col(EvalAnswer.id) == EvalRefusal.answer_id)
-        .where(EvalRefusal.job_id == job_id)
-        .order_by(col(EvalRefusal.id))
-    )
-    return [Reply(model, suite, text) for model, suite, text in session.exec(statement).all()]
-
-
 def goodhart_table(
     *, session: Session, job_id: int, result: dict[str, Any]
 ) -> GoodhartTable | None:
@@ -39,10 +30,13 @@ def goodhart_table(
     suites: dict[str, dict[str, Any]] = result.get("suites", {})
     if not names:
         return None
-    replies = run_replies(session=session, job_id=job_id)
-    if not replies:
+    if "goodhart" in result:
+        watch = watch_from_json(result["goodhart"])
+    else:
+        replies = run_replies(session=session, job_id=job_id)
+        watch = reply_watch(replies, [int(m) for m in names], [int(s) for s in suites])
+    if not any(row.replies for row in watch.rows):
         return None
-    watch = reply_watch(replies, [int(m) for m in names], [int(s) for s in suites])
     rows = []
     for row in watch.rows:
         model = str(row.model_id)

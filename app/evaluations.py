@@ -17,6 +17,7 @@ from app.models import (
     PromptSet,
     VersionState,
 )
+from app.recipe.eval_goodhart import Reply
 from app.specs.evaluation import EvaluationSpec
 
 KIND = "evaluate"
@@ -183,3 +184,14 @@ def parameters_ok(parameters: Mapping[str, object]) -> EvaluationSpec | None:
         return EvaluationSpec.from_parameters(dict(parameters))
     except ValueError:
         return None
+
+
+def run_replies(*, session: Session, job_id: int) -> list[Reply]:
+    """Every reply of the run (classed or not), with its model and suite."""
+    statement = (
+        select(EvalRefusal.model_id, EvalRefusal.suite_id, EvalAnswer.text)
+        .join(EvalAnswer, col(EvalAnswer.id) == EvalRefusal.answer_id)
+        .where(EvalRefusal.job_id == job_id)
+        .order_by(col(EvalRefusal.id))
+    )
+    return [Reply(model, suite, text) for model, suite, text in session.exec(statement).all()]

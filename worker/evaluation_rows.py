@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.evaluations import model_names
+from app.evaluations import model_names, run_replies
 from app.models import (
     EvalAnswer,
     EvalJudgement,
@@ -26,6 +26,7 @@ from app.models import (
 from app.prompt_sets import prompt_messages
 from app.recipe.documents import ConstitutionDoc
 from app.recipe.eval_axes import AXIS_OF_PURPOSE, Axis, principles_for_axis
+from app.recipe.eval_goodhart import reply_watch, watch_json
 from app.recipe.eval_results import ClassedReply, JudgedPair, Suite, evaluation_result
 from app.recipe.evaluation import RefusalClass
 from app.specs.evaluation import EvaluationSpec
@@ -244,7 +245,7 @@ def run_result(session: Session, job_id: int) -> dict[str, Any]:
     _, fallback = axis_constitutions(
         version_document(session, spec.constitution_version_id).document
     )
-    return evaluation_result(
+    result = evaluation_result(
         pairs=pairs,
         replies=replies,
         suites=suites,
@@ -253,3 +254,10 @@ def run_result(session: Session, job_id: int) -> dict[str, Any]:
         seed=spec.seed,
         fallback_axes=fallback,
     )
+    # Measured once here, from the replies' text, so the results page need not read them.
+    watch = reply_watch(
+        run_replies(session=session, job_id=job_id),
+        list(spec.model_ids),
+        [s.id for s in suites],
+    )
+    return {**result, "goodhart": watch_json(watch)}

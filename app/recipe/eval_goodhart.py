@@ -9,8 +9,9 @@ much higher share than the policy it started from, and often longer replies.
 """
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from app.recipe.goodhart import NGRAM, TOP_NGRAMS, ngrams, top_repeated, word_count
 
@@ -78,4 +79,17 @@ def reply_watch(
     return ReplyWatch(
         top=tuple(" ".join(gram) for gram in top_repeated(counts, top)),
         rows=tuple(row(model, suite) for suite in scopes for model in models),
+    )
+
+
+def watch_json(watch: ReplyWatch) -> dict[str, Any]:
+    """The watch as plain JSON, for a run's stored result."""
+    return {"top": list(watch.top), "rows": [asdict(row) for row in watch.rows]}
+
+
+def watch_from_json(data: Mapping[str, Any]) -> ReplyWatch:
+    """The watch `watch_json` stored."""
+    return ReplyWatch(
+        top=tuple(str(gram) for gram in data["top"]),
+        rows=tuple(WatchRow(**row) for row in data["rows"]),
     )

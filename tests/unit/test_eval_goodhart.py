@@ -1,9 +1,11 @@
 """The evaluation's Goodhart watch: per model (and suite), the share of replies with the run's
 most repeated n-grams, all models pooled, and the mean reply length."""
 
+import json
+
 import pytest
 
-from app.recipe.eval_goodhart import Reply, reply_watch
+from app.recipe.eval_goodhart import Reply, reply_watch, watch_from_json, watch_json
 
 BOILERPLATE = "you are valid, valued, and cared for"
 BASE, RL = 1, 2
@@ -78,3 +80,14 @@ def test_a_phrase_repeated_within_one_reply_only_is_not_a_repeated_ngram() -> No
     assert all(row.share == 0.0 for row in watch.rows)
     empty = reply_watch([], [BASE], [SAFE])
     assert empty.top == () and empty.rows[0].replies == 0
+
+
+def test_the_watch_survives_a_trip_through_a_runs_stored_json() -> None:
+    replies = [
+        Reply(BASE, SAFE, f"Hello there. {BOILERPLATE}"),
+        Reply(RL, SAFE, f"Hi. {BOILERPLATE}"),
+        Reply(RL, RED, "No."),
+    ]
+    watch = reply_watch(replies, [BASE, RL], [SAFE, RED])
+    stored = json.loads(json.dumps(watch_json(watch)))
+    assert watch_from_json(stored) == watch

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import app.evaluation_goodhart
 import worker.eval_stages
 from app.models import Job, JobStatus, LanguageModel, Role, User
 from tests.unit.eval_fakes import STYLES, RuleJudge, StyleBackend, make_evaluation_rows
@@ -179,3 +180,18 @@ def test_the_results_page_shows_the_goodhart_watch_per_model(
     assert evader[4] == "5.0"  # "I can't help with that." in words
     # And per suite, as the run has several.
     assert len(cells) == len(pooled) * (1 + len(rows["suites"]))
+
+    # The run stored the watch with its result: the page reads no replies for it.
+    def no_reading(**_: object) -> None:
+        raise AssertionError("the results page read the run's replies")
+
+    monkeypatch.setattr(app.evaluation_goodhart, "run_replies", no_reading)
+    assert client.get(f"/evaluations/{job_id}").text == page
+    monkeypatch.undo()
+    # A run finished before the watch was stored has it measured from its replies, the same.
+    job = session.get(Job, job_id)
+    assert job is not None and "goodhart" in job.result
+    job.result = {k: v for k, v in job.result.items() if k != "goodhart"}
+    session.add(job)
+    session.commit()
+    assert client.get(f"/evaluations/{job_id}").text == page
