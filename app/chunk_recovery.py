@@ -4,9 +4,10 @@ Like app/chunks.py, every change is one conditional UPDATE, so sweepers racing o
 worker) have one winner.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, update
+from sqlalchemy import exists, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app.chunks import cancel_queued_chunks, end_job, note_progress, rowcount
@@ -82,6 +83,43 @@ def unsent_chunks(session: Session) -> list[tuple[Chunk, str]]:
         )
     ).all()
     return [(chunk, queue) for chunk, queue in rows]
+
+
+def stalled_chunks(session: Session, now: datetime, quiet: timedelta) -> list[tuple[Chunk, str]]:
+    """For each running job where nothing has moved for `quiet` (no chunk running, none started
+    or finished since, yet some queued and sent), its first queued chunk and its queue.
+
+    A message can be lost after it was sent: a worker that had reserved it loses its broker
+    connection (a Redis restart), and Redis hands an unacknowledged message back only after
+    its visibility timeout, a day. Sending one chunk again restarts the job; a duplicate
+    message, if the first was not lost after all, finds the chunk claimed and does nothing."""
+    cutoff = now - quiet
+    other = aliased(Chunk)
+    moving = exists().where(
+        col(other.job_id) == Job.id,
+        or_(
+            col(other.status) == ChunkStatus.RUNNING,
+            col(other.started_at) >= cutoff,
+            col(other.finished_at) >= cutoff,
+        ),
+    )
+    rows = session.exec(
+        select(Chunk, Job.queue)
+        .join(Job, col(Job.id) == Chunk.job_id)
+        .where(
+            Chunk.status == ChunkStatus.QUEUED,
+            col(Chunk.celery_task_id).is_not(None),
+            Job.status == JobStatus.RUNNING,
+            col(Job.cancel_requested).is_(False),
+            col(Job.started_at) < cutoff,
+            ~moving,
+        )
+        .order_by(col(Chunk.job_id), col(Chunk.index))
+    ).all()
+    first: dict[int, tuple[Chunk, str]] = {}
+    for chunk, queue in rows:
+        first.setdefault(chunk.job_id, (chunk, queue))
+    return list(first.values())
 
 
 def settled_jobs(session: Session) -> list[Job]:

@@ -6,6 +6,9 @@ Each pass, every SWEEP_SECONDS:
 - running chunks whose lease ran out are queued again and sent (or, after CHUNK_MAX_ATTEMPTS
   claims, failed with their job);
 - queued chunks of running jobs that no message carries (a send failed) are sent;
+- a running job where nothing moved for CHUNK_LEASE_SECONDS, with chunks queued and sent, has
+  its first queued chunk sent again (its message was lost: a worker had reserved it when the
+  broker restarted), at most once per CHUNK_LEASE_SECONDS by each sweeper;
 - a non-chunked job whose heartbeat is older than JOB_LOST_AFTER_SECONDS is queued and sent
   again (a training job resumes from its checkpoint), or failed after CHUNK_MAX_ATTEMPTS sends.
   It goes back to queued, not lost: it waits for a worker, so its page keeps polling and Cancel
@@ -44,16 +47,26 @@ BROKER_WAIT = "waiting for the broker"
 class Sweep:
     requeued: int = 0
     resent_chunks: int = 0
+    stalled_chunks: int = 0
     resent_jobs: int = 0
     failed_jobs: int = 0
     settled_jobs: int = 0
 
 
 def sweep_once(
-    engine: Engine, send: Send, settings: Settings, now: datetime | None = None
+    engine: Engine,
+    send: Send,
+    settings: Settings,
+    now: datetime | None = None,
+    stalled_sent: dict[int, datetime] | None = None,
 ) -> Sweep:
+    """One pass. `stalled_sent`: when this sweeper last sent each stalled job's chunk again
+    (kept between passes by the Sweeper), so a job waiting for a busy worker gets one more
+    message a window, not one a pass."""
     now = now or utcnow()
     sweep = Sweep()
+    quiet = timedelta(seconds=settings.CHUNK_LEASE_SECONDS)
+    stalled_sent = {} if stalled_sent is None else stalled_sent
     with Session(engine) as session:
         for chunk in recovery.requeue_expired(session, now, settings.CHUNK_MAX_ATTEMPTS):
             job = session.get(Job, chunk.job_id)
@@ -63,6 +76,19 @@ def sweep_once(
         for chunk, queue in recovery.unsent_chunks(session):
             _send_chunk(session, send, chunk, queue)
             sweep.resent_chunks += 1
+        for chunk, queue in recovery.stalled_chunks(session, now, quiet):
+            last = stalled_sent.get(chunk.job_id)
+            if last is not None and now - last < quiet:
+                continue
+            logger.warning(
+                "job %s has not moved for %s: sending chunk %s again",
+                chunk.job_id,
+                quiet,
+                chunk.index,
+            )
+            _send_chunk(session, send, chunk, queue)
+            stalled_sent[chunk.job_id] = now
+            sweep.stalled_chunks += 1
         lost, failed = _lost_jobs(session, now, settings)
         sweep.failed_jobs = failed
         for job in lost + _unsent_jobs(session, now, settings):
@@ -181,6 +207,7 @@ class Sweeper:
         self.engine, self.send, self.settings = engine, send, settings
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sweeper", daemon=True)
+        self._stalled_sent: dict[int, datetime] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -191,7 +218,7 @@ class Sweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.SWEEP_SECONDS):
             try:
-                sweep_once(self.engine, self.send, self.settings)
+                sweep_once(self.engine, self.send, self.settings, stalled_sent=self._stalled_sent)
             except Exception:  # the database is away: the next pass tries again
                 logger.exception("sweep failed")
 
