@@ -5,6 +5,7 @@ worker) have one winner.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, or_, update
 from sqlalchemy.orm import aliased
@@ -70,18 +71,24 @@ def requeue_expired(session: Session, now: datetime, max_attempts: int) -> list[
     return requeued
 
 
-def unsent_chunks(session: Session) -> list[tuple[Chunk, str]]:
-    """Queued chunks of running jobs that no message carries (a send failed), with their queue."""
-    rows = session.exec(
+def _queued_of_running_jobs(*conditions: Any) -> Any:
+    """Queued chunks of running jobs not asked to stop, with their job's queue, that also meet
+    `conditions`."""
+    return (
         select(Chunk, Job.queue)
         .join(Job, col(Job.id) == Chunk.job_id)
         .where(
             Chunk.status == ChunkStatus.QUEUED,
-            col(Chunk.celery_task_id).is_(None),
             Job.status == JobStatus.RUNNING,
             col(Job.cancel_requested).is_(False),
+            *conditions,
         )
-    ).all()
+    )
+
+
+def unsent_chunks(session: Session) -> list[tuple[Chunk, str]]:
+    """Queued chunks of running jobs that no message carries (a send failed), with their queue."""
+    rows = session.exec(_queued_of_running_jobs(col(Chunk.celery_task_id).is_(None))).all()
     return [(chunk, queue) for chunk, queue in rows]
 
 
@@ -104,17 +111,9 @@ def stalled_chunks(session: Session, now: datetime, quiet: timedelta) -> list[tu
         ),
     )
     rows = session.exec(
-        select(Chunk, Job.queue)
-        .join(Job, col(Job.id) == Chunk.job_id)
-        .where(
-            Chunk.status == ChunkStatus.QUEUED,
-            col(Chunk.celery_task_id).is_not(None),
-            Job.status == JobStatus.RUNNING,
-            col(Job.cancel_requested).is_(False),
-            col(Job.started_at) < cutoff,
-            ~moving,
-        )
-        .order_by(col(Chunk.job_id), col(Chunk.index))
+        _queued_of_running_jobs(
+            col(Chunk.celery_task_id).is_not(None), col(Job.started_at) < cutoff, ~moving
+        ).order_by(col(Chunk.job_id), col(Chunk.index))
     ).all()
     first: dict[int, tuple[Chunk, str]] = {}
     for chunk, queue in rows:
