@@ -67,6 +67,9 @@ def sweep_once(
     sweep = Sweep()
     quiet = timedelta(seconds=settings.CHUNK_LEASE_SECONDS)
     stalled_sent = {} if stalled_sent is None else stalled_sent
+    # A send older than a window no longer holds a job back: forget it, so the map stays small.
+    for job_id in [j for j, sent in stalled_sent.items() if now - sent >= quiet]:
+        del stalled_sent[job_id]
     with Session(engine) as session:
         for chunk in recovery.requeue_expired(session, now, settings.CHUNK_MAX_ATTEMPTS):
             job = session.get(Job, chunk.job_id)
@@ -77,8 +80,7 @@ def sweep_once(
             _send_chunk(session, send, chunk, queue)
             sweep.resent_chunks += 1
         for chunk, queue in recovery.stalled_chunks(session, now, quiet):
-            last = stalled_sent.get(chunk.job_id)
-            if last is not None and now - last < quiet:
+            if chunk.job_id in stalled_sent:
                 continue
             logger.warning(
                 "job %s has not moved for %s: sending chunk %s again",

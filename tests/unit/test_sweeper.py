@@ -94,3 +94,5 @@ def test_a_chunked_job_that_stopped_moving_has_its_first_queued_chunk_sent_again
     session.commit()
     assert sweep_once(engine, send, settings, later + 3 * quiet, memory).stalled_chunks == 0
     assert len(sent) == 2
+    # What the sweeper remembers is a window long: a moving job's last send is forgotten.
+    assert memory == {}
