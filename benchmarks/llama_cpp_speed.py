@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from app.constitutions import default_document
+from app.sampling import SMALL_CHAT
 from benchmarks.generation_throughput import machine
 from benchmarks.labelling_speed import load_pairs
 from benchmarks.llama_server_labels import DECIDED_MARGIN, compare, decided_cell, labelled
@@ -46,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 PROMPTS = REPO / "app" / "defaults" / "example_prompts.jsonl"
 OUT = REPO / "var" / "benchmarks" / "llama_cpp_speed.json"
 RAW = "transformers, raw batched"
+UNDRAFTED = "llama.cpp, batched, no drafting"
 
 
 @dataclass
@@ -80,6 +82,8 @@ def spent(before: DecodeProfile, after: DecodeProfile) -> DecodeProfile:
         read_seconds=after.read_seconds - before.read_seconds,
         steps=after.steps - before.steps,
         step_seconds=after.step_seconds - before.step_seconds,
+        drafted=after.drafted - before.drafted,
+        accepted=after.accepted - before.accepted,
     )
 
 
@@ -87,14 +91,15 @@ def profile_lines(profiles: list[DecodeProfile]) -> list[str]:
     """Where batched llama.cpp's time went, run by run: prompt reading against decoding."""
     lines = [
         "| batched llama.cpp, run | prompt tokens read | reading s | read tokens/s "
-        "| decoding steps | decoding s | ms a step |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| decoding steps | decoding s | ms a step | tokens drafted | drafts kept |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for i, p in enumerate(profiles, start=1):
         lines.append(
             f"| {i} | {p.read_tokens} | {p.read_seconds:.1f} "
             f"| {p.read_tokens / max(p.read_seconds, 1e-9):.0f} | {p.steps} "
-            f"| {p.step_seconds:.1f} | {1000 * p.step_seconds / max(p.steps, 1):.1f} |"
+            f"| {p.step_seconds:.1f} | {1000 * p.step_seconds / max(p.steps, 1):.1f} "
+            f"| {p.drafted} | {p.accepted / max(p.drafted, 1):.0%} |"
         )
     return lines
 
@@ -106,6 +111,13 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--pairs", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--sampling",
+        choices=["greedy", "defaults"],
+        default="greedy",
+        help="greedy, or the launch form's defaults for a small chat model (temperature 0.7, "
+        "top-p 0.9, repetition penalty 1.1), where drafts are kept less often",
+    )
     parser.add_argument(
         "--with-raw",
         action="store_true",
@@ -125,6 +137,7 @@ def main() -> None:
             else {}
         ),
         "llama.cpp, one at a time": LlamaCppBackend(str(gguf), batched=False),
+        UNDRAFTED: LlamaCppBackend(str(gguf), draft_tokens=0),
         "llama.cpp, batched": LlamaCppBackend(str(gguf)),
     }
     batched = backends["llama.cpp, batched"]
@@ -133,7 +146,8 @@ def main() -> None:
     for backend in backends.values():
         backend.generate(hello, GenerationParams(max_new_tokens=4))
     prompts = example_prompts(args.prompts)
-    config = GenerationConfig(rounds=args.rounds, temperature=0, max_new_tokens=args.max_new_tokens)
+    sampling = {"temperature": 0.0} if args.sampling == "greedy" else SMALL_CHAT.values()
+    config = GenerationConfig(rounds=args.rounds, max_new_tokens=args.max_new_tokens, **sampling)
     before = machine()
     runs: dict[str, list[Run]] = {name: [] for name in backends}
     profiles: list[DecodeProfile] = []

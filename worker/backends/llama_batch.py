@@ -11,6 +11,16 @@ own tail is then read in shared `llama_decode` calls, and decoding picks every r
 with the same sampler the transformers engine uses (`TokenSampler`), so both backends sample
 alike.
 
+Each step a row may also read a few drafted tokens after its last one (speculative decoding,
+the drafts from prompt lookup: `worker/backends/prompt_lookup.py`). The step's logits then give
+the row's next pick at every drafted position: the row keeps picking for as long as its pick
+equals the drafted token read there, and the drafted tokens after the first disagreement leave
+its stream. A pick is made from the same logits with the same sampler as without the draft, so
+drafting changes how many steps a reply takes, not its tokens' distribution (greedy: not its
+tokens, up to float noise). On 2 cores a row's step with four drafted tokens costs about two
+single-token steps; the recipe's replies copy enough (revisions restate answers) that most
+drafted tokens are kept (benchmarks/README.md).
+
 The streams are separate (`kv_unified` off): in one unified buffer every row's attention runs
 over all rows' cells, masked, and on the recipe's 1,000-token prompts that cost more than
 batching saved (measured: benchmarks/README.md). Flash attention stays off,
@@ -26,10 +36,19 @@ import numpy as np
 import torch
 
 from worker.backends.prefix_cache import common_prefix
+from worker.backends.prompt_lookup import PromptLookup
 from worker.backends.token_sampler import STOP_CHECK_STEPS, Sampling, TokenSampler
 
 # Tokens per `llama_decode` call while reading prompts.
 READ_TOKENS = 512
+# Tokens each row reads itself, at least, when a call starts. llama.cpp computes a stream's one
+# new token on another path than two or more (logits up to about 1 apart on SmolLM2-135M,
+# measured; two or more agree with a whole prompt read at once to the bit), so a row whose
+# stream holds all but its last token would start from other numbers than the same row read
+# with its prompt, and greedy decoding of the same batch twice could part at a near-tie.
+OWN_TOKENS = 2
+# Tokens drafted a step for each row by prompt lookup (0: no drafting).
+DRAFT_TOKENS = 4
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,8 @@ class DecodeProfile:
     read_seconds: float = 0.0
     steps: int = 0  # decoding steps, one `llama_decode` for every row still writing
     step_seconds: float = 0.0  # those calls and picking the tokens
+    drafted: int = 0  # tokens drafted by prompt lookup and read on trial
+    accepted: int = 0  # of those, the ones the model's picks agreed with
 
 
 def kv_bytes_per_token(model: Any) -> int:
@@ -67,9 +88,12 @@ def rows_within(budget_bytes: int, row_tokens: int, per_token: int, most: int) -
 class BatchedDecoder:
     """Decoding of up to `max_rows` rows at once, each in a stream of `row_tokens` cells."""
 
-    def __init__(self, llm: Any, *, row_tokens: int, max_rows: int) -> None:
+    def __init__(
+        self, llm: Any, *, row_tokens: int, max_rows: int, draft_tokens: int = DRAFT_TOKENS
+    ) -> None:
         """`llm`: the backend's `Llama`, whose model and context settings (threads, flash
-        attention off, rope) this context shares, so it computes what `Llama` does."""
+        attention off, rope) this context shares, so it computes what `Llama` does.
+        `draft_tokens`: how many tokens prompt lookup drafts for a row each step."""
         from llama_cpp import _internals
         from llama_cpp import llama_cpp as ll
 
@@ -86,6 +110,7 @@ class BatchedDecoder:
         )
         self.row_tokens = int(self._context.n_ctx()) // max_rows
         self.max_rows = max_rows
+        self.draft_tokens = draft_tokens
         self._vocab = int(model.n_vocab())
         # The tokens each row's stream holds from earlier batches, for the next to continue.
         self._held: list[list[int]] = [[] for _ in range(max_rows)]
@@ -105,8 +130,8 @@ class BatchedDecoder:
         `max_new_tokens`), and how many prompt tokens were read."""
         memory = self._context.memory
         started = time.perf_counter()
-        # Each row keeps at least one token of its own: its last position's logits start it.
-        shared = min(common_prefix(rows), min(len(r) for r in rows) - 1)
+        # Each row reads at least OWN_TOKENS of its own: its last position's logits start it.
+        shared = max(0, min(common_prefix(rows), min(len(r) for r in rows) - OWN_TOKENS))
         streams, held = self._assign(rows)
         # The row whose stream holds most of the shared prefix completes it and lends it out.
         lender = max(range(len(rows)), key=lambda r: held[r])
@@ -153,7 +178,7 @@ class BatchedDecoder:
         of its tokens that stream holds already."""
         reach = sorted(
             (
-                (min(common_prefix([held, row]) if held else 0, len(row) - 1), i, s)
+                (max(0, min(common_prefix([held, row]), len(row) - OWN_TOKENS)), i, s)
                 for i, row in enumerate(rows)
                 for s, held in enumerate(self._held)
             ),
@@ -175,17 +200,28 @@ class BatchedDecoder:
         stopped: Callable[[list[int]], bool] | None,
     ) -> list[list[int]]:
         produced: list[list[int]] = [[] for _ in rows]
-        active = list(range(len(rows)))  # rows still writing, in the logits' order
+        active = list(range(len(rows)))  # rows still writing, in the sampler's order
         sampler = TokenSampler(rows, sampling, self._vocab)
-        for step in range(sampling.max_new_tokens):
+        lookups = [PromptLookup(row) for row in rows] if self.draft_tokens else []
+        drafts: list[list[int]] = [[] for _ in rows]  # each active row's tokens read on trial
+        step = 0
+        while True:
+            step += 1
             self.profile.steps += 1
-            tokens, finished = sampler.pick(logits)
-            for row, token in zip(active, tokens.tolist(), strict=True):
-                produced[row].append(token)
-            if stopped is not None and (step + 1) % STOP_CHECK_STEPS == 0:
+            counts = [len(produced[row]) for row in active]
+            finished = self._pick(logits, active, drafts, sampler, produced)
+            if stopped is not None and step % STOP_CHECK_STEPS == 0:
                 finished |= torch.tensor([stopped(produced[r]) for r in active])
-            if step + 1 == sampling.max_new_tokens:
-                break
+            for at, row in enumerate(active):
+                if lookups:
+                    lookups[row].extend(produced[row][counts[at] :])
+                if drafts[at]:
+                    # The drafted tokens the picks did not keep leave the stream, which holds
+                    # the prompt and every new token but the last.
+                    self.profile.drafted += len(drafts[at])
+                    self.profile.accepted += len(produced[row]) - counts[at] - 1
+                    last = len(rows[row]) + len(produced[row]) - 1
+                    self._ll.llama_memory_seq_rm(self._context.memory, streams[row], last, -1)
             keep = (~finished).nonzero().squeeze(1)
             if len(keep) == 0:
                 break
@@ -193,15 +229,51 @@ class BatchedDecoder:
                 # A finished row keeps its cells: its stream is its own, and the next round
                 # of its conversation continues from them.
                 sampler.keep(keep)
-                tokens = tokens[keep]
                 active = [active[i] for i in keep.tolist()]
+            room = [sampling.max_new_tokens - len(produced[row]) - 1 for row in active]
+            drafts = [
+                lookups[row].draft(min(self.draft_tokens, left)) if lookups else []
+                for row, left in zip(active, room, strict=True)
+            ]
             logits = self._run(
                 [
-                    Entry(token, len(rows[row]) + step, streams[row], True)
-                    for row, token in zip(active, tokens.tolist(), strict=True)
+                    Entry(token, len(rows[row]) + len(produced[row]) - 1 + i, streams[row], True)
+                    for row, draft in zip(active, drafts, strict=True)
+                    for i, token in enumerate([produced[row][-1], *draft])
                 ]
             )
         return produced
+
+    def _pick(
+        self,
+        logits: torch.Tensor,
+        active: Sequence[int],
+        drafts: Sequence[list[int]],
+        sampler: TokenSampler,
+        produced: list[list[int]],
+    ) -> torch.Tensor:
+        """Each active row's new tokens from its block of logits (one for its last token and
+        one after each drafted token): the first pick, then the next for as long as the pick
+        before it equals the drafted token read there (so a row writes what it would have
+        without the draft). Returns which rows finished (an end token or the budget)."""
+        budget = sampler.sampling.max_new_tokens
+        starts = np.cumsum([0] + [1 + len(d) for d in drafts[:-1]]).tolist()
+        finished = torch.zeros(len(active), dtype=torch.bool)
+        trying = list(range(len(active)))
+        level = 0
+        while trying:
+            which = torch.tensor(trying)
+            tokens, ends = sampler.pick(logits[[starts[at] + level for at in trying]], which)
+            still = []
+            for at, token, end in zip(trying, tokens.tolist(), ends.tolist(), strict=True):
+                produced[active[at]].append(token)
+                if end or len(produced[active[at]]) >= budget:
+                    finished[at] = True
+                elif level < len(drafts[at]) and drafts[at][level] == token:
+                    still.append(at)
+            trying = still
+            level += 1
+        return finished
 
     def _run(self, entries: Sequence[Entry]) -> torch.Tensor:
         """Reads the entries in calls of at most READ_TOKENS; the logits of those that want
