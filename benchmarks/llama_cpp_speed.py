@@ -9,7 +9,8 @@ adds transformers without its shared-prefix cache (`prefix_cache=False`, its bat
 before this issue). The batched run's profile (prompt reading against decoding steps) follows.
 
 1. The default run: `critique_and_revise` on the built-in example prompts with the default
-   constitution (its system prompt and few-shots), greedy; completion tokens per wall second.
+   constitution (its system prompt and few-shots), greedy (`--sampling defaults`: the launch
+   form's defaults for a small chat model); completion tokens per wall second.
    The two backends alternate for `--repeats` rounds, so drift in the machine's load hits both.
 2. Labels: `label_pairs` (both orders, one principle per pair, seed 0) on `--pairs` HH-RLHF
    pairs; the share of pairs with the same label (A, B or tie), the mean absolute difference of
@@ -47,7 +48,6 @@ REPO = Path(__file__).resolve().parents[1]
 PROMPTS = REPO / "app" / "defaults" / "example_prompts.jsonl"
 OUT = REPO / "var" / "benchmarks" / "llama_cpp_speed.json"
 RAW = "transformers, raw batched"
-UNDRAFTED = "llama.cpp, batched, no drafting"
 
 
 @dataclass
@@ -82,8 +82,6 @@ def spent(before: DecodeProfile, after: DecodeProfile) -> DecodeProfile:
         read_seconds=after.read_seconds - before.read_seconds,
         steps=after.steps - before.steps,
         step_seconds=after.step_seconds - before.step_seconds,
-        drafted=after.drafted - before.drafted,
-        accepted=after.accepted - before.accepted,
     )
 
 
@@ -91,15 +89,14 @@ def profile_lines(profiles: list[DecodeProfile]) -> list[str]:
     """Where batched llama.cpp's time went, run by run: prompt reading against decoding."""
     lines = [
         "| batched llama.cpp, run | prompt tokens read | reading s | read tokens/s "
-        "| decoding steps | decoding s | ms a step | tokens drafted | drafts kept |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| decoding steps | decoding s | ms a step |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for i, p in enumerate(profiles, start=1):
         lines.append(
             f"| {i} | {p.read_tokens} | {p.read_seconds:.1f} "
             f"| {p.read_tokens / max(p.read_seconds, 1e-9):.0f} | {p.steps} "
-            f"| {p.step_seconds:.1f} | {1000 * p.step_seconds / max(p.steps, 1):.1f} "
-            f"| {p.drafted} | {p.accepted / max(p.drafted, 1):.0%} |"
+            f"| {p.step_seconds:.1f} | {1000 * p.step_seconds / max(p.steps, 1):.1f} |"
         )
     return lines
 
@@ -116,7 +113,7 @@ def main() -> None:
         choices=["greedy", "defaults"],
         default="greedy",
         help="greedy, or the launch form's defaults for a small chat model (temperature 0.7, "
-        "top-p 0.9, repetition penalty 1.1), where drafts are kept less often",
+        "top-p 0.9, repetition penalty 1.1)",
     )
     parser.add_argument(
         "--with-raw",
@@ -137,7 +134,6 @@ def main() -> None:
             else {}
         ),
         "llama.cpp, one at a time": LlamaCppBackend(str(gguf), batched=False),
-        UNDRAFTED: LlamaCppBackend(str(gguf), draft_tokens=0),
         "llama.cpp, batched": LlamaCppBackend(str(gguf)),
     }
     batched = backends["llama.cpp, batched"]

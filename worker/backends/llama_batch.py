@@ -11,16 +11,6 @@ own tail is then read in shared `llama_decode` calls, and decoding picks every r
 with the same sampler the transformers engine uses (`TokenSampler`), so both backends sample
 alike.
 
-Each step a row may also read a few drafted tokens after its last one (speculative decoding,
-the drafts from prompt lookup: `worker/backends/prompt_lookup.py`). The step's logits then give
-the row's next pick at every drafted position: the row keeps picking for as long as its pick
-equals the drafted token read there, and the drafted tokens after the first disagreement leave
-its stream. A pick is made from the same logits with the same sampler as without the draft, so
-drafting changes how many steps a reply takes, not its tokens' distribution (greedy: not its
-tokens, up to float noise). On 2 cores a row's step with four drafted tokens costs about two
-single-token steps; the recipe's replies copy enough (revisions restate answers) that most
-drafted tokens are kept (benchmarks/README.md).
-
 The streams are separate (`kv_unified` off): in one unified buffer every row's attention runs
 over all rows' cells, masked, and on the recipe's 1,000-token prompts that cost more than
 batching saved (measured: benchmarks/README.md). Flash attention stays off,
@@ -36,7 +26,6 @@ import numpy as np
 import torch
 
 from worker.backends.prefix_cache import common_prefix
-from worker.backends.prompt_lookup import PromptLookup
 from worker.backends.token_sampler import STOP_CHECK_STEPS, Sampling, TokenSampler
 
 # Tokens per `llama_decode` call while reading prompts.
@@ -47,8 +36,6 @@ READ_TOKENS = 512
 # stream holds all but its last token would start from other numbers than the same row read
 # with its prompt, and greedy decoding of the same batch twice could part at a near-tie.
 OWN_TOKENS = 2
-# Tokens drafted a step for each row by prompt lookup (0: no drafting).
-DRAFT_TOKENS = 4
 
 
 @dataclass(frozen=True)
@@ -67,8 +54,6 @@ class DecodeProfile:
     read_seconds: float = 0.0
     steps: int = 0  # decoding steps, one `llama_decode` for every row still writing
     step_seconds: float = 0.0  # those calls and picking the tokens
-    drafted: int = 0  # tokens drafted by prompt lookup and read on trial
-    accepted: int = 0  # of those, the ones the model's picks agreed with
 
 
 def kv_bytes_per_token(model: Any) -> int:
@@ -88,12 +73,9 @@ def rows_within(budget_bytes: int, row_tokens: int, per_token: int, most: int) -
 class BatchedDecoder:
     """Decoding of up to `max_rows` rows at once, each in a stream of `row_tokens` cells."""
 
-    def __init__(
-        self, llm: Any, *, row_tokens: int, max_rows: int, draft_tokens: int = DRAFT_TOKENS
-    ) -> None:
+    def __init__(self, llm: Any, *, row_tokens: int, max_rows: int) -> None:
         """`llm`: the backend's `Llama`, whose model and context settings (threads, flash
-        attention off, rope) this context shares, so it computes what `Llama` does.
-        `draft_tokens`: how many tokens prompt lookup drafts for a row each step."""
+        attention off, rope) this context shares, so it computes what `Llama` does."""
         from llama_cpp import _internals
         from llama_cpp import llama_cpp as ll
 
@@ -110,7 +92,6 @@ class BatchedDecoder:
         )
         self.row_tokens = int(self._context.n_ctx()) // max_rows
         self.max_rows = max_rows
-        self.draft_tokens = draft_tokens
         self._vocab = int(model.n_vocab())
         # The tokens each row's stream holds from earlier batches, for the next to continue.
         self._held: list[list[int]] = [[] for _ in range(max_rows)]
@@ -200,28 +181,17 @@ class BatchedDecoder:
         stopped: Callable[[list[int]], bool] | None,
     ) -> list[list[int]]:
         produced: list[list[int]] = [[] for _ in rows]
-        active = list(range(len(rows)))  # rows still writing, in the sampler's order
+        active = list(range(len(rows)))  # rows still writing, in the logits' order
         sampler = TokenSampler(rows, sampling, self._vocab)
-        lookups = [PromptLookup(row) for row in rows] if self.draft_tokens else []
-        drafts: list[list[int]] = [[] for _ in rows]  # each active row's tokens read on trial
-        step = 0
-        while True:
-            step += 1
+        for step in range(sampling.max_new_tokens):
             self.profile.steps += 1
-            counts = [len(produced[row]) for row in active]
-            finished = self._pick(logits, active, drafts, sampler, produced)
-            if stopped is not None and step % STOP_CHECK_STEPS == 0:
+            tokens, finished = sampler.pick(logits)
+            for row, token in zip(active, tokens.tolist(), strict=True):
+                produced[row].append(token)
+            if stopped is not None and (step + 1) % STOP_CHECK_STEPS == 0:
                 finished |= torch.tensor([stopped(produced[r]) for r in active])
-            for at, row in enumerate(active):
-                if lookups:
-                    lookups[row].extend(produced[row][counts[at] :])
-                if drafts[at]:
-                    # The drafted tokens the picks did not keep leave the stream, which holds
-                    # the prompt and every new token but the last.
-                    self.profile.drafted += len(drafts[at])
-                    self.profile.accepted += len(produced[row]) - counts[at] - 1
-                    last = len(rows[row]) + len(produced[row]) - 1
-                    self._ll.llama_memory_seq_rm(self._context.memory, streams[row], last, -1)
+            if step + 1 == sampling.max_new_tokens:
+                break
             keep = (~finished).nonzero().squeeze(1)
             if len(keep) == 0:
                 break
@@ -229,51 +199,15 @@ class BatchedDecoder:
                 # A finished row keeps its cells: its stream is its own, and the next round
                 # of its conversation continues from them.
                 sampler.keep(keep)
+                tokens = tokens[keep]
                 active = [active[i] for i in keep.tolist()]
-            room = [sampling.max_new_tokens - len(produced[row]) - 1 for row in active]
-            drafts = [
-                lookups[row].draft(min(self.draft_tokens, left)) if lookups else []
-                for row, left in zip(active, room, strict=True)
-            ]
             logits = self._run(
                 [
-                    Entry(token, len(rows[row]) + len(produced[row]) - 1 + i, streams[row], True)
-                    for row, draft in zip(active, drafts, strict=True)
-                    for i, token in enumerate([produced[row][-1], *draft])
+                    Entry(token, len(rows[row]) + step, streams[row], True)
+                    for row, token in zip(active, tokens.tolist(), strict=True)
                 ]
             )
         return produced
-
-    def _pick(
-        self,
-        logits: torch.Tensor,
-        active: Sequence[int],
-        drafts: Sequence[list[int]],
-        sampler: TokenSampler,
-        produced: list[list[int]],
-    ) -> torch.Tensor:
-        """Each active row's new tokens from its block of logits (one for its last token and
-        one after each drafted token): the first pick, then the next for as long as the pick
-        before it equals the drafted token read there (so a row writes what it would have
-        without the draft). Returns which rows finished (an end token or the budget)."""
-        budget = sampler.sampling.max_new_tokens
-        starts = np.cumsum([0] + [1 + len(d) for d in drafts[:-1]]).tolist()
-        finished = torch.zeros(len(active), dtype=torch.bool)
-        trying = list(range(len(active)))
-        level = 0
-        while trying:
-            which = torch.tensor(trying)
-            tokens, ends = sampler.pick(logits[[starts[at] + level for at in trying]], which)
-            still = []
-            for at, token, end in zip(trying, tokens.tolist(), ends.tolist(), strict=True):
-                produced[active[at]].append(token)
-                if end or len(produced[active[at]]) >= budget:
-                    finished[at] = True
-                elif level < len(drafts[at]) and drafts[at][level] == token:
-                    still.append(at)
-            trying = still
-            level += 1
-        return finished
 
     def _run(self, entries: Sequence[Entry]) -> torch.Tensor:
         """Reads the entries in calls of at most READ_TOKENS; the logits of those that want

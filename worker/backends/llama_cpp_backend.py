@@ -34,7 +34,6 @@ from worker.backends.base import (
 from worker.backends.chat_template import chat_prompt_text, encode_templated
 from worker.backends.finishing import end_of_turn_ids, finish
 from worker.backends.llama_batch import (
-    DRAFT_TOKENS,
     BatchedDecoder,
     DecodeProfile,
     kv_bytes_per_token,
@@ -77,7 +76,6 @@ class LlamaCppBackend:
         batch_rows: int = BATCH_ROWS,
         row_tokens: int = ROW_TOKENS,
         kv_budget: int = KV_BUDGET,
-        draft_tokens: int = DRAFT_TOKENS,
     ) -> None:
         try:
             from llama_cpp import Llama, LlamaRAMCache
@@ -113,7 +111,6 @@ class LlamaCppBackend:
             kv_budget, self._row_tokens, kv_bytes_per_token(self._llm._model), batch_rows
         )
         self.batched = batched and self._batch_rows > 1
-        self._draft_tokens = draft_tokens
         self._decoder: BatchedDecoder | None = None
         # Prompt tokens read by batched generation (the benchmark's count of work done).
         self.prompt_tokens_computed = 0
@@ -172,10 +169,7 @@ class LlamaCppBackend:
         if self._decoder is None:
             try:
                 self._decoder = BatchedDecoder(
-                    self.llm,
-                    row_tokens=self._row_tokens,
-                    max_rows=self._batch_rows,
-                    draft_tokens=self._draft_tokens,
+                    self.llm, row_tokens=self._row_tokens, max_rows=self._batch_rows
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise BackendError(f"cannot open a batched llama.cpp context: {exc}") from exc

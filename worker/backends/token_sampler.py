@@ -58,25 +58,20 @@ class TokenSampler:
             for i, row in enumerate(rows):
                 self._seen[i, torch.tensor(list(row), dtype=torch.long, device=device)] = True
 
-    def pick(
-        self, logits: torch.Tensor, rows: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next token of each row (one row of `logits` each), and which of them end it.
-        `rows`: which of the current rows `logits` are for (indices, in order), when not all."""
+    def pick(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next token of each row (one row of `logits` each), and which of them end it."""
         scores = logits
         if self._seen is not None:
-            seen = self._seen if rows is None else self._seen[rows]
             penalty = self.sampling.repetition_penalty
             penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
-            scores = torch.where(seen, penalised, scores)
+            scores = torch.where(self._seen, penalised, scores)
         if self.sampling.temperature > 0:
             probabilities = torch.softmax(_warp(scores, self.sampling), dim=-1)
             tokens = torch.multinomial(probabilities, num_samples=1).squeeze(1)
         else:
             tokens = scores.argmax(dim=-1)
         if self._seen is not None:
-            which = torch.arange(len(tokens), device=tokens.device) if rows is None else rows
-            self._seen[which, tokens] = True
+            self._seen[torch.arange(len(tokens), device=tokens.device), tokens] = True
         return tokens, torch.isin(tokens, self._ends)
 
     def keep(self, rows: torch.Tensor) -> None:
