@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from worker.backends.base import GenerationParams
 from worker.backends.llama_batch import OWN_TOKENS, BatchedDecoder, DecodeProfile
 from worker.backends.token_sampler import Sampling
 
@@ -61,15 +62,8 @@ class FakeDecoder(BatchedDecoder):
 
 
 def greedy(max_new_tokens: int) -> Sampling:
-    return Sampling(
-        max_new_tokens=max_new_tokens,
-        temperature=0.0,
-        top_p=1.0,
-        top_k=0,
-        repetition_penalty=1.0,
-        end_ids=(END,),
-        pad_id=END,
-    )
+    params = GenerationParams(max_new_tokens=max_new_tokens, temperature=0.0)
+    return Sampling.of(params, end_ids=(END,), pad_id=END)
 
 
 PREFIX = [9, 9, 4, 2, 7, 1]

@@ -1,5 +1,6 @@
-"""The sweeper and a job that is not chunked: a dead worker's job is queued and sent again (it
-waits for a worker, so its page keeps polling), up to CHUNK_MAX_ATTEMPTS times, then it fails."""
+"""The sweeper. A job that is not chunked: a dead worker's job is queued and sent again (it
+waits for a worker, so its page keeps polling), up to CHUNK_MAX_ATTEMPTS times, then it fails.
+A chunked job that stopped moving: its first queued chunk is sent again, once a window."""
 
 from datetime import datetime, timedelta
 

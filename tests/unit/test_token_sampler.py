@@ -3,21 +3,15 @@ each row's own tokens."""
 
 import torch
 
+from worker.backends.base import GenerationParams
 from worker.backends.token_sampler import Sampling, TokenSampler
 
 
-def sampling(**changes: float) -> Sampling:
-    values = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0}
-    values.update(changes)
-    return Sampling(
-        max_new_tokens=8,
-        temperature=values["temperature"],
-        top_p=values["top_p"],
-        top_k=int(values["top_k"]),
-        repetition_penalty=values["repetition_penalty"],
-        end_ids=(0,),
-        pad_id=0,
+def sampling(repetition_penalty: float = 1.0) -> Sampling:
+    greedy = GenerationParams(
+        max_new_tokens=8, temperature=0.0, repetition_penalty=repetition_penalty
     )
+    return Sampling.of(greedy, end_ids=(0,), pad_id=0)
 
 
 def test_greedy_picks_the_top_token_and_flags_the_end() -> None:

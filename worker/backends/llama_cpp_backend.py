@@ -191,15 +191,7 @@ class LlamaCppBackend:
     def _generate_batched(
         self, prompts: list[list[int]], truncated: list[bool], params: GenerationParams
     ) -> list[Generation]:
-        sampling = Sampling(
-            max_new_tokens=params.max_new_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            repetition_penalty=params.repetition_penalty,
-            end_ids=tuple(self._end_ids),
-            pad_id=self._end_ids[0] if self._end_ids else 0,
-        )
+        sampling = Sampling.of(params, self._end_ids, self._end_ids[0] if self._end_ids else 0)
         stop = [s for s in params.stop if s]
 
         def stopped(tokens: list[int]) -> bool:

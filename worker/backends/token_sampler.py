@@ -13,6 +13,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from worker.backends.base import GenerationParams
+
 # Every this many steps, rows are checked for a stop sequence (decoding text costs time).
 STOP_CHECK_STEPS = 4
 
@@ -26,6 +28,19 @@ class Sampling:
     repetition_penalty: float  # 1.0: none
     end_ids: tuple[int, ...]
     pad_id: int
+
+    @classmethod
+    def of(cls, params: GenerationParams, end_ids: Sequence[int], pad_id: int) -> "Sampling":
+        """A call's sampling settings, with the model's end-of-turn and padding ids."""
+        return cls(
+            max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            repetition_penalty=params.repetition_penalty,
+            end_ids=tuple(end_ids),
+            pad_id=pad_id,
+        )
 
 
 def _warp(scores: torch.Tensor, sampling: Sampling) -> torch.Tensor:

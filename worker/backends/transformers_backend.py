@@ -129,15 +129,7 @@ class TransformersBackend:
         return [results[i] for i in range(len(prompts))]
 
     def _decode_on_prefix(self, rows: list[list[int]], params: GenerationParams) -> list[list[int]]:
-        sampling = Sampling(
-            max_new_tokens=params.max_new_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            repetition_penalty=params.repetition_penalty,
-            end_ids=tuple(self._end_ids),
-            pad_id=self._pad_id,
-        )
+        sampling = Sampling.of(params, self._end_ids, self._pad_id)
         stop = [s for s in params.stop if s]
 
         def stopped(tokens: list[int]) -> bool:
